@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { type Config, type Slice, schemas } from './schema.ts';
+
+/** Thrown by `parseConfig` with every bad or missing variable in one message. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(
+    readonly slice: Slice,
+    readonly problems: string[],
+  ) {
+    super(`Invalid ${slice} configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses one slice of the configuration; throws `ConfigError` listing every problem. */
+export function parseConfig<S extends Slice>(slice: S, env: Record<string, string | undefined> = process.env): Config<S> {
+  // Empty strings count as unset, so `FOO=` in a .env file falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = (schemas[slice] as z.ZodType).safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => {
+      const name = i.path.join('.') || '(config)';
+      const missing = i.code === 'invalid_type' && cleaned[name] === undefined;
+      return `${name}: ${missing ? 'is required' : i.message}`;
+    });
+    throw new ConfigError(slice, problems);
+  }
+  return Object.freeze(result.data) as Config<S>;
+}
+
+/** For entry files: parses the slice, or prints every problem and exits 1. */
+export function loadConfig<S extends Slice>(slice: S, env: Record<string, string | undefined> = process.env): Config<S> {
+  try {
+    return parseConfig(slice, env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,69 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/** Thrown when Redis cannot safely hold Bullpen's jobs. */
+export class RedisNotReadyError extends Error {
+  readonly code = 'REDIS_NOT_READY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RedisNotReadyError';
+  }
+}
+
+const MIN_VERSION = [6, 2, 0];
+
+function parseInfo(info: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of info.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function versionAtLeast(v: string, min: number[]): boolean {
+  const parts = v.split('.').map((n) => Number.parseInt(n, 10) || 0);
+  for (let i = 0; i < min.length; i++) {
+    const a = parts[i] ?? 0;
+    const b = min[i] ?? 0;
+    if (a !== b) return a > b;
+  }
+  return true;
+}
+
+/**
+ * Checks that Redis is reachable, at least 6.2, and never evicts keys (`maxmemory-policy noeviction`):
+ * BullMQ silently loses jobs when Redis evicts. Throws `RedisNotReadyError` saying how to fix it.
+ */
+export async function checkRedis(client: Redis | Cluster): Promise<{ version: string; policy: string }> {
+  let info: Record<string, string>;
+  try {
+    const nodes = 'nodes' in client && typeof client.nodes === 'function' ? client.nodes('master') : [client];
+    const texts = await Promise.all(nodes.map((n) => (n as Redis).info()));
+    info = parseInfo(texts.join('\n'));
+    // Every master must pass; report the first that does not.
+    for (const text of texts) {
+      const one = parseInfo(text);
+      if (one.maxmemory_policy && one.maxmemory_policy !== 'noeviction') {
+        info = one;
+        break;
+      }
+    }
+  } catch (err) {
+    throw new RedisNotReadyError(
+      `Redis is not reachable (${(err as Error).message}). Start one (redis-server) or set REDIS_URL.`,
+    );
+  }
+  const version = info.redis_version ?? '0';
+  if (!versionAtLeast(version, MIN_VERSION)) {
+    throw new RedisNotReadyError(`Redis ${version} is too old: Bullpen needs 6.2 or newer.`);
+  }
+  const policy = info.maxmemory_policy ?? 'unknown';
+  if (policy !== 'noeviction') {
+    throw new RedisNotReadyError(
+      `Redis maxmemory-policy is "${policy}": under memory pressure it would evict queued jobs. ` +
+        'Set it to noeviction (redis-cli CONFIG SET maxmemory-policy noeviction, and ' +
+        '"maxmemory-policy noeviction" in redis.conf), or set REDIS_CHECK=false to start anyway.',
+    );
+  }
+  return { version, policy };
+}

@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import { envBoolean, envInt, envList } from './env.ts';
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+const logFormat = z.enum(['pretty', 'json']).optional();
+
+/** Redis and the framework settings every app shares. */
+export const redisSchema = z
+  .object({
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+    /** Comma-separated `host:port` seed nodes; when set, Bullpen talks to a Redis Cluster. */
+    REDIS_CLUSTER_NODES: envList([]),
+    /** Key prefix of every Bullpen key. Wrap it in braces (`{bullpen}`) on Redis Cluster. */
+    BULLPEN_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_{}.-]{1,64}$/, 'letters, digits, _ . - and { } only')
+      .default('bullpen'),
+    /** How long the idempotency ledger keeps finished steps, in seconds (default 7 days). */
+    LEDGER_TTL_SECONDS: envInt(7 * 24 * 3600, 60),
+    /** Refuse to start when Redis is older than 6.2 or may evict keys. */
+    REDIS_CHECK: envBoolean(true),
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    LOG_LEVEL: logLevel,
+    /** `pretty` for people, `json` for machines; default: json in production, pretty elsewhere. */
+    LOG_FORMAT: logFormat,
+  })
+  .superRefine((c, ctx) => {
+    if (c.REDIS_CLUSTER_NODES.length > 0 && !/\{[^}]+\}/.test(c.BULLPEN_PREFIX)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BULLPEN_PREFIX'],
+        message: 'must carry a hash tag such as {bullpen} when REDIS_CLUSTER_NODES is set',
+      });
+    }
+    for (const node of c.REDIS_CLUSTER_NODES) {
+      if (!/^[^:\s]+:\d{1,5}$/.test(node)) {
+        ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: `"${node}" is not host:port` });
+      }
+    }
+  });
+
+export const apiSchema = z
+  .object({
+    API_HOST: z.string().default('127.0.0.1'),
+    API_PORT: envInt(3000, 0, 65535),
+    /** Public base URL used in Location headers and status URLs; default http://API_HOST:API_PORT. */
+    API_PUBLIC_URL: z.url().optional(),
+    STORAGE_DIR: z.string().default('.data/storage'),
+    UPLOAD_MAX_BYTES: envInt(20 * 1024 * 1024, 1),
+    /** Largest accepted image, in pixels (width x height). */
+    UPLOAD_MAX_PIXELS: envInt(50_000_000, 1),
+    /** Allow callbackUrl to point at loopback or private addresses (tests, local development). */
+    CALLBACK_ALLOW_PRIVATE: envBoolean(false),
+    /** Seconds an Idempotency-Key answer is kept. */
+    IDEMPOTENCY_TTL_SECONDS: envInt(24 * 3600, 1),
+    /** Largest backlog (waiting + delayed + prioritized) per queue before enqueue answers 503. */
+    QUEUE_MAX_BACKLOG: envInt(10_000, 1),
+    /** Event-loop delay, in ms, over which the API answers 503 (0 disables). */
+    API_MAX_EVENT_LOOP_DELAY_MS: envInt(1000, 0),
+    /** Heap use, in bytes, over which the API answers 503 (0 disables). */
+    API_MAX_HEAP_BYTES: envInt(0, 0),
+  })
+  .and(redisSchema);
+
+export const workerSchema = z
+  .object({
+    WORKER_CONCURRENCY: envInt(4, 1, 1000),
+    /** Queues this process serves; default: all. */
+    WORKER_QUEUES: envList([]),
+    /** How long SIGTERM waits for active jobs before handing them back to the queue. */
+    WORKER_SHUTDOWN_GRACE_MS: envInt(25_000, 0),
+    /** A job's lock lasts this long without renewal; a dead worker's jobs resume after about this. */
+    WORKER_LOCK_DURATION_MS: envInt(10_000, 1000),
+    WORKER_STALLED_INTERVAL_MS: envInt(5_000, 500),
+    /** Port of /healthz and /metrics (0 picks a free port). */
+    WORKER_HTTP_PORT: envInt(3001, 0, 65535),
+    WORKER_HTTP_HOST: z.string().default('127.0.0.1'),
+    STORAGE_DIR: z.string().default('.data/storage'),
+    /** Secret for the HMAC signature of webhooks. */
+    WEBHOOK_SECRET: z.string().min(16).default('dev-only-webhook-secret-change-me'),
+    WEBHOOK_TIMEOUT_MS: envInt(10_000, 100),
+    CALLBACK_ALLOW_PRIVATE: envBoolean(false),
+    /** Threads sharp may use; 0: the CPUs this process may use. */
+    SHARP_CONCURRENCY: envInt(0, 0, 256),
+  })
+  .and(redisSchema)
+  .superRefine((c, ctx) => {
+    if (c.NODE_ENV === 'production' && c.WEBHOOK_SECRET.startsWith('dev-only')) {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'must be set in production' });
+    }
+    if (c.WORKER_STALLED_INTERVAL_MS > c.WORKER_LOCK_DURATION_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WORKER_STALLED_INTERVAL_MS'],
+        message: 'must not exceed WORKER_LOCK_DURATION_MS',
+      });
+    }
+  });
+
+export const dashboardSchema = z
+  .object({
+    DASHBOARD_HOST: z.string().default('127.0.0.1'),
+    DASHBOARD_PORT: envInt(3002, 0, 65535),
+    /** `name:role:scrypt-hash` entries, comma-separated (see `pnpm --filter @bullpen/dashboard hash-password`). */
+    DASHBOARD_USERS: envList([]),
+    /** Secret that signs session cookies: 32 characters or more. */
+    DASHBOARD_SESSION_SECRET: z.string().min(32).optional(),
+    /** Run without login (local development only); every page then says so. */
+    DASHBOARD_AUTH_DISABLED: envBoolean(false),
+    /** Mark the session cookie Secure (set when served over TLS). */
+    DASHBOARD_COOKIE_SECURE: envBoolean(false),
+    DASHBOARD_LOGIN_MAX_PER_MINUTE: envInt(5, 1),
+  })
+  .and(redisSchema)
+  .superRefine((c, ctx) => {
+    if (!c.DASHBOARD_AUTH_DISABLED) {
+      if (c.DASHBOARD_USERS.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['DASHBOARD_USERS'],
+          message: 'no users: set DASHBOARD_USERS, or DASHBOARD_AUTH_DISABLED=true for local development',
+        });
+      }
+      if (!c.DASHBOARD_SESSION_SECRET) {
+        ctx.addIssue({ code: 'custom', path: ['DASHBOARD_SESSION_SECRET'], message: 'required when auth is on' });
+      }
+    }
+    if (c.DASHBOARD_AUTH_DISABLED && c.NODE_ENV === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['DASHBOARD_AUTH_DISABLED'], message: 'not allowed in production' });
+    }
+  });
+
+export const schemas = {
+  redis: redisSchema,
+  api: apiSchema,
+  worker: workerSchema,
+  dashboard: dashboardSchema,
+} as const;
+
+export type Slice = keyof typeof schemas;
+export type Config<S extends Slice> = Readonly<z.infer<(typeof schemas)[S]>>;
+export type RedisConfig = Config<'redis'>;
+export type ApiConfig = Config<'api'>;
+export type WorkerConfig = Config<'worker'>;
+export type DashboardConfig = Config<'dashboard'>;

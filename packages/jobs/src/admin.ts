@@ -1,0 +1,268 @@
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { AuditLog } from './audit.ts';
+import type { RedisClient } from './connection.ts';
+import {
+  type DeadLetter,
+  type DeadLetterEntry,
+  groupLetters,
+  type LetterFilter,
+  type LetterGroup,
+  listLetters,
+} from './dead-letter.ts';
+import type { JobDefinition, Registry } from './define.ts';
+import { type Envelope, ledgerIdFor } from './envelope.ts';
+import { DeadLetterNotFoundError, formatIssues, JobPayloadInvalidError, JobUnknownError } from './errors.ts';
+import { deadLetterQueueName, jobIdFor } from './keys.ts';
+import type { JobMetrics } from './metrics.ts';
+import { QueueSet } from './queues.ts';
+
+/** Which letters: by id (optionally in one queue), or by filter. */
+export type LetterTarget = { ids: string[]; queue?: string } | LetterFilter;
+
+export interface ActionOptions {
+  /** Who asked: recorded in the audit log. */
+  actor: string;
+}
+
+export interface ReplayOutcome {
+  id: string;
+  queue: string;
+  name: string;
+  status: 'replayed' | 'would-replay' | 'refused';
+  /** Why a letter was refused (its payload no longer fits today's schema, an unknown job, ...). */
+  reason?: string;
+  code?: string;
+  /** The new job's id. */
+  newJobId?: string;
+}
+
+export interface ReplayReport {
+  dryRun: boolean;
+  replayed: number;
+  refused: number;
+  outcomes: ReplayOutcome[];
+}
+
+export interface FoundJob {
+  queue: string;
+  id: string;
+  name: string;
+  state: string;
+  deadLetter: boolean;
+  idempotencyKey?: string;
+  requestId?: string;
+  timestamp: number;
+  failedReason?: string;
+}
+
+export interface JobAdminOptions {
+  connection: RedisClient;
+  prefix: string;
+  metrics?: JobMetrics;
+  logger?: Logger;
+}
+
+export interface JobAdmin {
+  readonly queues: QueueSet;
+  readonly audit: AuditLog;
+  listDeadLetters(filter?: LetterFilter): Promise<DeadLetterEntry[]>;
+  groupDeadLetters(filter?: LetterFilter): Promise<LetterGroup[]>;
+  getDeadLetter(id: string, queue?: string): Promise<DeadLetterEntry>;
+  /** Re-enqueues letters whose payload fits today's schema; refuses (and keeps) the others. */
+  replay(target: LetterTarget, opts: ActionOptions & { dryRun?: boolean }): Promise<ReplayReport>;
+  discardDeadLetters(target: LetterTarget, opts: ActionOptions): Promise<{ discarded: string[] }>;
+  /** Replaces a letter's payload; refused when it does not fit the job's schema. */
+  editDeadLetter(id: string, payload: unknown, opts: ActionOptions & { queue?: string }): Promise<DeadLetterEntry>;
+  /** Finds jobs and letters by job id or idempotency key, across every queue. */
+  findJobs(term: string): Promise<FoundJob[]>;
+  close(): Promise<void>;
+}
+
+const REPLAY_SUFFIX = /-r(\d+)$/;
+
+/** Operator actions on dead letters and jobs, each recorded in the audit log. */
+export function createJobAdmin<R extends Registry>(registry: R, options: JobAdminOptions): JobAdmin {
+  const queues = new QueueSet(options.connection, options.prefix);
+  const audit = new AuditLog(options.connection, options.prefix);
+  const jobs = registry.jobs as Record<string, JobDefinition>;
+  const deadQueues = (queue?: string) => (queue ? [queue] : registry.queues).map((q) => queues.dead(q));
+
+  async function resolve(target: LetterTarget): Promise<{ entries: DeadLetterEntry[]; missing: string[] }> {
+    if ('ids' in target) {
+      const entries: DeadLetterEntry[] = [];
+      const missing: string[] = [];
+      for (const id of target.ids) {
+        const found = await findLetter(id, target.queue);
+        if (found) entries.push(found);
+        else missing.push(id);
+      }
+      return { entries, missing };
+    }
+    return { entries: await listLetters(deadQueues(target.queue), target), missing: [] };
+  }
+
+  async function findLetter(id: string, queue?: string): Promise<DeadLetterEntry | undefined> {
+    for (const q of deadQueues(queue)) {
+      const job = await q.getJob(id);
+      if (job) return { id, queue: q.name, letter: job.data as DeadLetter };
+    }
+    return undefined;
+  }
+
+  async function removeLetter(entry: DeadLetterEntry) {
+    await queues.get(entry.queue).remove(entry.id);
+  }
+
+  function check(letter: DeadLetter): { def: JobDefinition; payload: unknown } | { code: string; reason: string } {
+    const def = jobs[letter.name];
+    if (!def) return { code: 'JOB_UNKNOWN', reason: `no job "${letter.name}" in today's registry` };
+    const parsed = def.payload.safeParse(letter.payload);
+    if (!parsed.success) return { code: 'JOB_PAYLOAD_INVALID', reason: formatIssues(parsed.error.issues) };
+    return { def, payload: parsed.data };
+  }
+
+  async function replayOne(entry: DeadLetterEntry, dryRun: boolean): Promise<ReplayOutcome> {
+    const { letter } = entry;
+    const base = { id: entry.id, queue: letter.sourceQueue, name: letter.name };
+    const checked = check(letter);
+    if ('code' in checked) return { ...base, status: 'refused', ...checked };
+    const n = Number(REPLAY_SUFFIX.exec(letter.jobId)?.[1] ?? 0) + 1;
+    const newJobId = `${letter.jobId.replace(REPLAY_SUFFIX, '')}-r${n}`;
+    if (dryRun) return { ...base, status: 'would-replay', newJobId };
+    const { def } = checked;
+    // The replay resumes the source job's ledger, so finished steps are not redone, unless an operator
+    // edited the payload: then the old steps may not apply, and it starts a ledger of its own.
+    const sourceLedger = ledgerIdFor(letter.name, letter.sourceQueue, letter.jobId, letter.meta);
+    const ledger = letter.edits?.length ? `${sourceLedger}~e${letter.edits.length}` : sourceLedger;
+    const data: Envelope = { payload: checked.payload, meta: { ...letter.meta, ledger, replayOf: letter.jobId } };
+    await queues.get(def.queue).add(def.name, data, {
+      jobId: newJobId,
+      attempts: def.attempts,
+      backoff: def.backoff,
+      stackTraceLimit: def.attempts + 1,
+      removeOnComplete: { age: def.keepCompletedSeconds },
+      removeOnFail: { age: def.keepFailedSeconds },
+    });
+    // Only once the new job is safely in Redis does the letter go.
+    await removeLetter(entry);
+    // The failed source job is answered by the replay; leaving it would count it as failed twice.
+    const source = await queues.get(letter.sourceQueue).getJob(letter.jobId);
+    if (source && (await source.isFailed())) await source.remove().catch(() => {});
+    options.metrics?.replayed.inc({ queue: def.queue, job: def.name });
+    return { ...base, status: 'replayed', newJobId };
+  }
+
+  return {
+    queues,
+    audit,
+
+    listDeadLetters: (filter = {}) => listLetters(deadQueues(filter.queue), filter),
+
+    async groupDeadLetters(filter = {}) {
+      return groupLetters(await listLetters(deadQueues(filter.queue), { limit: 20_000, ...filter }));
+    },
+
+    async getDeadLetter(id, queue) {
+      const found = await findLetter(id, queue);
+      if (!found) throw new DeadLetterNotFoundError(id);
+      return found;
+    },
+
+    async replay(target, opts) {
+      const dryRun = opts.dryRun ?? false;
+      const { entries, missing } = await resolve(target);
+      const outcomes: ReplayOutcome[] = [];
+      for (const e of entries) outcomes.push(await replayOne(e, dryRun));
+      for (const id of missing) {
+        outcomes.push({ id, queue: '', name: '', status: 'refused', code: 'DEAD_LETTER_NOT_FOUND', reason: 'no such letter' });
+      }
+      const replayed = outcomes.filter((o) => o.status !== 'refused').length;
+      const refused = outcomes.length - replayed;
+      if (!dryRun) {
+        await audit.append({
+          actor: opts.actor,
+          action: 'replay',
+          ids: outcomes.map((o) => o.id),
+          outcome: refused === 0 ? 'ok' : replayed === 0 ? 'refused' : 'partial',
+          detail: {
+            replayed: outcomes.filter((o) => o.status === 'replayed').map((o) => ({ id: o.id, newJobId: o.newJobId })),
+            refused: outcomes.filter((o) => o.status === 'refused').map((o) => ({ id: o.id, code: o.code, reason: o.reason })),
+          },
+        });
+      }
+      options.logger?.info({ actor: opts.actor, dryRun, replayed, refused }, 'dead_letter.replayed');
+      return { dryRun, replayed, refused, outcomes };
+    },
+
+    async discardDeadLetters(target, opts) {
+      const { entries } = await resolve(target);
+      for (const e of entries) await removeLetter(e);
+      const discarded = entries.map((e) => e.id);
+      await audit.append({ actor: opts.actor, action: 'discard', ids: discarded, outcome: 'ok' });
+      return { discarded };
+    },
+
+    async editDeadLetter(id, payload, opts) {
+      const entry = await findLetter(id, opts.queue);
+      if (!entry) throw new DeadLetterNotFoundError(id);
+      const def = jobs[entry.letter.name];
+      if (!def) throw new JobUnknownError(entry.letter.name);
+      const parsed = def.payload.safeParse(payload);
+      if (!parsed.success) {
+        await audit.append({
+          actor: opts.actor,
+          action: 'edit',
+          ids: [id],
+          queue: entry.queue,
+          outcome: 'refused',
+          detail: { reason: formatIssues(parsed.error.issues) },
+        });
+        throw new JobPayloadInvalidError(entry.letter.name, parsed.error.issues);
+      }
+      const checked = { payload: parsed.data };
+      const at = new Date().toISOString();
+      const letter: DeadLetter = { ...entry.letter, payload: checked.payload, edits: [...(entry.letter.edits ?? []), { actor: opts.actor, at }] };
+      const job = await queues.get(entry.queue).getJob(id);
+      if (!job) throw new DeadLetterNotFoundError(id);
+      await job.updateData(letter);
+      await audit.append({ actor: opts.actor, action: 'edit', ids: [id], queue: entry.queue, outcome: 'ok' });
+      return { ...entry, letter };
+    },
+
+    async findJobs(term) {
+      const found: FoundJob[] = [];
+      const seen = new Set<string>();
+      for (const queue of registry.queues) {
+        const candidates = new Set([term, ...registry.jobsOf(queue).map((j) => jobIdFor(j.name, term))]);
+        for (const qname of [queue, deadLetterQueueName(queue)]) {
+          const q = queues.get(qname);
+          for (const id of candidates) {
+            for (const candidate of [id, ...[1, 2, 3].map((n) => `${id}-r${n}`)]) {
+              const job: Job | undefined = await q.getJob(candidate);
+              if (!job || seen.has(`${qname}/${job.id}`)) continue;
+              seen.add(`${qname}/${job.id}`);
+              const dead = qname !== queue;
+              const meta = dead ? (job.data as DeadLetter).meta : ((job.data as Envelope).meta ?? {});
+              found.push({
+                queue: qname,
+                id: job.id!,
+                name: job.name,
+                state: await job.getState(),
+                deadLetter: dead,
+                ...(meta?.key ? { idempotencyKey: meta.key } : {}),
+                ...(meta?.requestId ? { requestId: meta.requestId } : {}),
+                timestamp: job.timestamp,
+                ...(job.failedReason ? { failedReason: job.failedReason } : {}),
+              });
+            }
+          }
+        }
+      }
+      return found;
+    },
+
+    close: () => queues.close(),
+  };
+}
+

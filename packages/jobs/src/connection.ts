@@ -1,0 +1,69 @@
+import type { RedisConfig } from '@bullpen/config';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * What the connection is for:
+ * - `worker`: blocking commands; retries forever (`maxRetriesPerRequest: null`, BullMQ requires it).
+ * - `producer`: a request path; fails fast so the caller can answer 503 instead of hanging.
+ * - `admin`: dashboards, checks and scripts; a few retries.
+ */
+export type ConnectionRole = 'worker' | 'producer' | 'admin';
+
+/** Where Redis is: a URL, or cluster seed nodes. A subset of the redis config slice. */
+export type RedisTarget = Pick<RedisConfig, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>;
+
+function roleOptions(role: ConnectionRole): RedisOptions {
+  switch (role) {
+    case 'worker':
+      return { maxRetriesPerRequest: null, enableOfflineQueue: true };
+    case 'producer':
+      return { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 5000, commandTimeout: 10_000 };
+    case 'admin':
+      return { maxRetriesPerRequest: 3, enableOfflineQueue: true, connectTimeout: 5000 };
+    default: {
+      const never: never = role;
+      throw new Error(`unknown role ${String(never)}`);
+    }
+  }
+}
+
+/** Opens a connection to Redis or Redis Cluster, tuned for its role. */
+export function createRedisConnection(target: RedisTarget | string, role: ConnectionRole): RedisClient {
+  const t: RedisTarget = typeof target === 'string' ? { REDIS_URL: target, REDIS_CLUSTER_NODES: [] } : target;
+  const base: RedisOptions = {
+    ...roleOptions(role),
+    // Back off to at most 2 s between reconnects, forever: a restarted Redis is picked up again.
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    connectionName: `bullpen-${role}`,
+  };
+  if (t.REDIS_CLUSTER_NODES.length > 0) {
+    const nodes = t.REDIS_CLUSTER_NODES.map((n) => {
+      const [host, port] = n.split(':');
+      return { host: host!, port: Number(port) };
+    });
+    const url = new URL(t.REDIS_URL);
+    return new Cluster(nodes, {
+      redisOptions: {
+        ...base,
+        username: url.username || undefined,
+        password: url.password ? decodeURIComponent(url.password) : undefined,
+      },
+      maxRedirections: 16,
+      enableOfflineQueue: base.enableOfflineQueue,
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    });
+  }
+  return new Redis(t.REDIS_URL, base);
+}
+
+/** Closes a connection: QUIT when it is up, a plain disconnect otherwise. Never throws. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  try {
+    if (client.status === 'ready') await client.quit();
+    else client.disconnect();
+  } catch {
+    client.disconnect();
+  }
+}

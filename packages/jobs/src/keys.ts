@@ -1,0 +1,30 @@
+import { createHash } from 'node:crypto';
+
+/** The name of a queue's dead-letter queue. */
+export const deadLetterQueueName = (queue: string) => `${queue}.dead`;
+export const isDeadLetterQueue = (queue: string) => queue.endsWith('.dead');
+
+const SAFE_KEY = /^[A-Za-z0-9._@~=+-]{1,160}$/;
+
+/**
+ * The job id for work with an idempotency key. BullMQ refuses ids with ':' or that are integers, so
+ * keys outside a safe alphabet are hashed (the hash is stable: the same key, the same id).
+ */
+export function jobIdFor(jobName: string, idempotencyKey: string): string {
+  const key = SAFE_KEY.test(idempotencyKey) ? idempotencyKey : `h-${sha(idempotencyKey)}`;
+  return `${jobName}#${key}`;
+}
+
+export function sha(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 32);
+}
+
+/** Keys of Bullpen's own records, beside BullMQ's; all under the prefix (one slot when it has a hash tag). */
+export function frameworkKeys(prefix: string) {
+  return {
+    ledger: (ledgerId: string) => `${prefix}:ledger:${ledgerId}`,
+    audit: `${prefix}:audit`,
+    event: (eventId: string) => `${prefix}:event:${eventId}`,
+    pendingEvents: `${prefix}:events:pending`,
+  };
+}

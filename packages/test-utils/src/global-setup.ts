@@ -1,0 +1,20 @@
+import type { TestProject } from 'vitest/node';
+import { startRedisServer } from './redis-server.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}
+
+/** vitest globalSetup: one throw-away Redis for the run (or TEST_REDIS_URL); tests isolate by prefix. */
+export default async function setup(project: TestProject) {
+  const given = process.env.TEST_REDIS_URL;
+  if (given) {
+    project.provide('redisUrl', given);
+    return;
+  }
+  const server = await startRedisServer();
+  project.provide('redisUrl', server.url);
+  return () => server.stop();
+}

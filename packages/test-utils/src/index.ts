@@ -1,0 +1,2 @@
+export { deleteKeys, openRedisSockets, type RedisTestContext, testRedisUrl, uniquePrefix, useRedisTest, waitFor } from './fixture.ts';
+export { freePort, type RedisServerHandle, type StartRedisOptions, startRedisServer } from './redis-server.ts';
