@@ -13,3 +13,4 @@ export { createMetrics, type JobMetrics } from './metrics.ts';
 export { type BulkItem, createProducer, type EnqueueOptions, type EnqueueResult, type Producer, type ProducerOptions, type PublishResult } from './producer.ts';
 export { QueueSet } from './queues.ts';
 export { type BullpenWorker, createWorker, type Handler, type HandlerMap, type JobContext, type WorkerOptions, WorkerShuttingDownError } from './worker.ts';
+export * from './catalog/index.ts';

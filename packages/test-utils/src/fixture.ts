@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect, inject } from 'vitest';
+import './provided.ts';
 
 /** The Redis URL of this test run (see global-setup.ts). */
 export function testRedisUrl(): string {

@@ -1,11 +1,6 @@
 import type { TestProject } from 'vitest/node';
+import './provided.ts';
 import { startRedisServer } from './redis-server.ts';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    redisUrl: string;
-  }
-}
 
 /** vitest globalSetup: one throw-away Redis for the run (or TEST_REDIS_URL); tests isolate by prefix. */
 export default async function setup(project: TestProject) {
