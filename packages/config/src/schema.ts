@@ -82,6 +82,11 @@ export const workerSchema = z
     CALLBACK_ALLOW_PRIVATE: envBoolean(false),
     /** Threads sharp may use; 0: the CPUs this process may use. */
     SHARP_CONCURRENCY: envInt(0, 0, 256),
+    /**
+     * Test only: a pause, in ms, between two variants of an image job, so that a test can catch a job
+     * mid-resize (SIGKILL, SIGTERM). Leave at 0.
+     */
+    WORKER_TEST_STEP_DELAY_MS: envInt(0, 0, 60_000),
   })
   .and(redisSchema)
   .superRefine((c, ctx) => {
@@ -101,15 +106,23 @@ export const dashboardSchema = z
   .object({
     DASHBOARD_HOST: z.string().default('127.0.0.1'),
     DASHBOARD_PORT: envInt(3002, 0, 65535),
-    /** `name:role:scrypt-hash` entries, comma-separated (see `pnpm --filter @bullpen/dashboard hash-password`). */
+    /**
+     * `name:role:hash` entries, comma-separated; role is `viewer` or `operator`, hash is
+     * `scrypt.N.r.p.salt.key` (make one with `pnpm --filter @bullpen/dashboard hash-password`).
+     */
     DASHBOARD_USERS: envList([]),
-    /** Secret that signs session cookies: 32 characters or more. */
+    /** Secret that signs session cookies and CSRF tokens: 32 characters or more. */
     DASHBOARD_SESSION_SECRET: z.string().min(32).optional(),
+    /** How long a session lasts after login, in seconds (default 8 hours). */
+    DASHBOARD_SESSION_TTL_SECONDS: envInt(8 * 3600, 60, 30 * 24 * 3600),
     /** Run without login (local development only); every page then says so. */
     DASHBOARD_AUTH_DISABLED: envBoolean(false),
     /** Mark the session cookie Secure (set when served over TLS). */
     DASHBOARD_COOKIE_SECURE: envBoolean(false),
+    /** Failed logins allowed per minute, per client IP and per user name. */
     DASHBOARD_LOGIN_MAX_PER_MINUTE: envInt(5, 1),
+    /** When set, `/metrics` asks for `Authorization: Bearer <token>`; unset, it is open (it shows counts only). */
+    DASHBOARD_METRICS_TOKEN: z.string().min(16).optional(),
   })
   .and(redisSchema)
   .superRefine((c, ctx) => {
@@ -123,6 +136,22 @@ export const dashboardSchema = z
       }
       if (!c.DASHBOARD_SESSION_SECRET) {
         ctx.addIssue({ code: 'custom', path: ['DASHBOARD_SESSION_SECRET'], message: 'required when auth is on' });
+      }
+    }
+    const names = new Set<string>();
+    for (const entry of c.DASHBOARD_USERS) {
+      const m = /^([A-Za-z0-9_.@-]{1,64}):(viewer|operator):(scrypt\.\d+\.\d+\.\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(entry);
+      const name = entry.split(':', 1)[0];
+      if (!m) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['DASHBOARD_USERS'],
+          message: `entry for "${name}" is not name:viewer|operator:scrypt.N.r.p.salt.key`,
+        });
+      } else if (names.has(m[1]!)) {
+        ctx.addIssue({ code: 'custom', path: ['DASHBOARD_USERS'], message: `user "${m[1]}" is listed twice` });
+      } else {
+        names.add(m[1]!);
       }
     }
     if (c.DASHBOARD_AUTH_DISABLED && c.NODE_ENV === 'production') {

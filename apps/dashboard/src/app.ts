@@ -1,0 +1,141 @@
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { DashboardConfig } from '@bullpen/config';
+import {
+  registry as catalog,
+  closeRedis,
+  createJobAdmin,
+  createMetrics,
+  createRedisConnection,
+  type JobMetrics,
+  logFormatFor,
+  loggerOptions,
+  type RedisClient,
+  type Registry,
+} from '@bullpen/jobs';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { installAuth } from './auth.ts';
+import { registerBoards } from './board.ts';
+import type { DashboardContext } from './context.ts';
+import { DashboardError } from './errors.ts';
+import { html } from './html.ts';
+import { sendPage } from './layout.ts';
+import { LoginLimiter } from './login-limiter.ts';
+import { describeError, isApiRequest } from './reply-error.ts';
+import { apiRoutes } from './routes/api.ts';
+import { auditAndSearchPages } from './routes/audit-search-pages.ts';
+import { deadLetterPages } from './routes/dead-letter-pages.ts';
+import { loginRoutes } from './routes/login.ts';
+import { SessionStore } from './sessions.ts';
+import { parseUsers, UserDirectory } from './users.ts';
+
+export interface AppDeps {
+  /** A Redis connection (role `admin`); when given, the app does not close it. Default: one made from the config. */
+  connection?: RedisClient;
+  /** The jobs to show. Default: Bullpen's catalog. */
+  registry?: Registry;
+  /** Default: a fresh metric set. */
+  metrics?: JobMetrics;
+  /** A pino logger for Fastify. Default: one made from LOG_LEVEL / LOG_FORMAT. */
+  logger?: Logger;
+}
+
+/** The dashboard: Bull Board behind login, dead-letter pages, audit log, search and an HTTP API. */
+export async function buildApp(config: DashboardConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const ownConnection = !deps.connection;
+  const connection = deps.connection ?? createRedisConnection(config, 'admin');
+  const registry = deps.registry ?? catalog;
+  const metrics = deps.metrics ?? createMetrics();
+  const prefix = config.BULLPEN_PREFIX;
+  const authDisabled = config.DASHBOARD_AUTH_DISABLED;
+  // Auth off: no configured secret is required, and sessions need not outlive the process.
+  const secret = config.DASHBOARD_SESSION_SECRET ?? randomBytes(32).toString('base64url');
+
+  const app: FastifyInstance = Fastify({
+    ...(deps.logger
+      ? { loggerInstance: deps.logger as unknown as FastifyBaseLogger }
+      : { logger: loggerOptions({ name: 'dashboard', level: config.LOG_LEVEL, format: logFormatFor(config) }) }),
+    genReqId: () => randomUUID(),
+    bodyLimit: 1024 * 1024,
+  }) as unknown as FastifyInstance;
+
+  const admin = createJobAdmin(registry, { connection, prefix, metrics, logger: app.log as unknown as Logger });
+  const ctx: DashboardContext = {
+    config,
+    registry,
+    admin,
+    sessions: new SessionStore(connection, prefix, secret, config.DASHBOARD_SESSION_TTL_SECONDS),
+    users: new UserDirectory(parseUsers(config.DASHBOARD_USERS)),
+    limiter: new LoginLimiter(connection, prefix, config.DASHBOARD_LOGIN_MAX_PER_MINUTE),
+    metrics,
+    authDisabled,
+    secret,
+  };
+  metrics.watchQueues(registry.queues.flatMap((q) => [admin.queues.get(q), admin.queues.dead(q)]));
+
+  app.addHook('onClose', async () => {
+    await admin.close();
+    if (ownConnection) await closeRedis(connection);
+  });
+
+  await app.register(cookie);
+  await app.register(formbody);
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'same-origin');
+    return payload;
+  });
+
+  function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply) {
+    const d = describeError(err, String(req.id));
+    if (d.status >= 500) req.log.error({ err }, 'request.failed');
+    reply.headers(d.headers);
+    if (isApiRequest(req) || !req.identity) return reply.code(d.status).send(d.body);
+    const body = html`<h1>${d.status === 404 ? 'Not found' : 'Something is wrong'}</h1>
+      <div class="notice error" role="alert"><code>${d.body.error.code}</code>: ${d.body.error.message}</div>
+      <p class="muted">Request id: ${d.body.error.requestId}</p>`;
+    return sendPage(ctx, req, reply, { title: 'Error', body, status: d.status });
+  }
+  app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(new DashboardError('NOT_FOUND', 404, `No route ${req.method} ${req.url.split('?')[0]}`), req, reply),
+  );
+
+  // Hooks first: every route registered below, Bull Board's included, is behind them.
+  installAuth(app, ctx);
+
+  app.get('/healthz', { config: { public: true } }, async (_req, reply) => {
+    try {
+      await connection.ping();
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', redis: 'unreachable' });
+    }
+  });
+
+  // Counts and timings per queue and job name only: no payloads, ids or users. A token guards it when set.
+  app.get('/metrics', { config: { public: true } }, async (req, reply) => {
+    const token = config.DASHBOARD_METRICS_TOKEN;
+    if (token) {
+      const given = Buffer.from(String(req.headers.authorization ?? ''));
+      const want = Buffer.from(`Bearer ${token}`);
+      if (given.length !== want.length || !timingSafeEqual(given, want)) {
+        return reply
+          .code(401)
+          .send({ error: { code: 'AUTH_REQUIRED', message: 'Bearer token required', requestId: req.id } });
+      }
+    }
+    return reply.type(metrics.register.contentType).send(await metrics.register.metrics());
+  });
+
+  loginRoutes(app, ctx);
+  apiRoutes(app, ctx);
+  deadLetterPages(app, ctx);
+  auditAndSearchPages(app, ctx);
+  await registerBoards(app, ctx);
+  return app;
+}

@@ -1,0 +1,430 @@
+import { PermanentJobError, registry } from '@bullpen/jobs';
+import { waitFor } from '@bullpen/test-utils';
+import { describe, expect, it } from 'vitest';
+import { cookieHeader, imagePayload, login, PASSWORDS, useDashboardTest, useUsers } from './helpers.ts';
+
+describe('dashboard auth over HTTP', () => {
+  useUsers();
+  const t = useDashboardTest();
+
+  it('redirects pages to /login and answers 401 AUTH_REQUIRED to API calls without a session', async () => {
+    const app = await t.app();
+    for (const url of [
+      '/',
+      '/dead-letters',
+      '/dead-letters/list',
+      '/audit',
+      '/search?q=x',
+      '/board',
+      '/board/queue/images',
+      '/board-readonly',
+      '/jobs/images/x',
+      '/nope',
+    ]) {
+      const res = await app.inject({ method: 'GET', url, headers: { accept: 'text/html' } });
+      expect(res.statusCode, url).toBe(302);
+      expect(res.headers.location, url).toBe(`/login?next=${encodeURIComponent(url)}`);
+    }
+    const api = [
+      ['GET', '/api/dead-letters'],
+      ['GET', '/api/audit'],
+      ['GET', '/board/api/queues'],
+      ['GET', '/board-readonly/api/queues'],
+      ['GET', '/board/static/favicon-32x32.png'],
+      ['PUT', '/board/api/queues/images/pause'],
+      ['POST', '/api/dead-letters/replay'],
+      ['POST', '/dead-letters/replay'],
+      ['POST', '/logout'],
+    ] as const;
+    for (const [method, url] of api) {
+      const res = await app.inject({ method, url });
+      expect(res.statusCode, `${method} ${url}`).toBe(401);
+      expect(res.json().error, `${method} ${url}`).toMatchObject({
+        code: 'AUTH_REQUIRED',
+        requestId: expect.any(String),
+      });
+    }
+    expect((await app.inject('/healthz')).json()).toEqual({ status: 'ok' });
+    const metrics = await app.inject('/metrics');
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.body).toContain('bullpen_queue_jobs');
+    const loginPage = await app.inject('/login');
+    expect(loginPage.statusCode).toBe(200);
+    expect(loginPage.body).toContain('name="password"');
+  });
+
+  it('sets an HttpOnly, SameSite=Strict, expiring session cookie, Secure when configured', async () => {
+    const app = await t.app();
+    const { res } = await login(app, 'op');
+    const session = res.cookies.find((c) => c.name === 'bullpen_session')!;
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/', maxAge: 8 * 3600 });
+    expect(session.secure).toBeFalsy();
+    const xsrf = res.cookies.find((c) => c.name === 'XSRF-TOKEN')!;
+    expect(xsrf.httpOnly).toBeFalsy();
+    expect(xsrf.value).toBe(res.json().csrfToken);
+    await app.close();
+
+    const secure = await t.app({ DASHBOARD_COOKIE_SECURE: 'true', DASHBOARD_SESSION_TTL_SECONDS: '600' });
+    const { res: res2 } = await login(secure, 'op');
+    const c2 = res2.cookies.find((c) => c.name === 'bullpen_session')!;
+    expect(c2).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Strict', maxAge: 600 });
+  });
+
+  it('refuses a mutating call without the CSRF token, on its own routes and on Bull Board', async () => {
+    const app = await t.app();
+    const { cookie, csrf } = await login(app, 'op');
+    const body = { target: { queue: 'images' }, dryRun: true };
+    for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'forged' }, { cookie, 'x-csrf-token': `${csrf}x` }]) {
+      const res = await app.inject({ method: 'POST', url: '/api/dead-letters/replay', headers, payload: body });
+      expect(res.statusCode).toBe(403);
+      expect(res.json().error.code).toBe('CSRF_INVALID');
+    }
+    const form = await app.inject({
+      method: 'POST',
+      url: '/dead-letters/replay',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'queue=images&dryRun=true',
+    });
+    expect(form.statusCode).toBe(403);
+    const board = await app.inject({ method: 'PUT', url: '/board/api/queues/images/pause', headers: { cookie } });
+    expect(board.statusCode).toBe(403);
+    expect(board.json().error.code).toBe('CSRF_INVALID');
+    expect(
+      await app.inject({
+        method: 'POST',
+        url: '/api/dead-letters/replay',
+        headers: { cookie, 'x-csrf-token': csrf },
+        payload: body,
+      }),
+    ).toMatchObject({ statusCode: 200 });
+    const formOk = await app.inject({
+      method: 'POST',
+      url: '/dead-letters/replay',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `queue=images&dryRun=true&_csrf=${encodeURIComponent(csrf)}`,
+    });
+    expect(formOk.statusCode).toBe(200);
+    // Bull Board's client echoes the XSRF-TOKEN cookie as X-XSRF-TOKEN.
+    const paused = await app.inject({
+      method: 'PUT',
+      url: '/board/api/queues/images/pause',
+      headers: { cookie, 'x-xsrf-token': csrf },
+    });
+    expect(paused.statusCode).toBeLessThan(300);
+    const audit = await app.inject({ url: '/api/audit', headers: { cookie } });
+    expect(audit.json().entries[0]).toMatchObject({ actor: 'op', action: 'pause', queue: 'images', outcome: 'ok' });
+  });
+
+  it('rate-limits failed logins per IP and per user name', async () => {
+    const app = await t.app({ DASHBOARD_LOGIN_MAX_PER_MINUTE: '3' });
+    const attempt = (username: string, password: string, remoteAddress: string) =>
+      app.inject({ method: 'POST', url: '/login', payload: { username, password }, remoteAddress });
+    for (let i = 0; i < 3; i++) {
+      const res = await attempt('op', 'wrong', '10.0.0.1');
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error.code).toBe('AUTH_INVALID_CREDENTIALS');
+    }
+    // The right password from the same IP is refused now...
+    const limited = await attempt('op', PASSWORDS.op, '10.0.0.1');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error.code).toBe('LOGIN_RATE_LIMITED');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // ...and for that user name from anywhere, while another user from another IP still logs in.
+    expect((await attempt('op', PASSWORDS.op, '10.0.0.2')).statusCode).toBe(429);
+    expect((await attempt('viewer', PASSWORDS.viewer, '10.0.0.3')).statusCode).toBe(200);
+    // Many user names from one IP hit the per-IP limit.
+    for (const name of ['a', 'b', 'c']) expect((await attempt(name, 'x', '10.0.0.9')).statusCode).toBe(401);
+    expect((await attempt('viewer', PASSWORDS.viewer, '10.0.0.9')).statusCode).toBe(429);
+    // Basic auth shares the limit.
+    const basic = await app.inject({
+      url: '/api/audit',
+      headers: { authorization: `Basic ${Buffer.from(`op:${PASSWORDS.op}`).toString('base64')}` },
+      remoteAddress: '10.0.0.5',
+    });
+    expect(basic.statusCode).toBe(429);
+  });
+
+  it('refuses a login form posted without the login page token', async () => {
+    const app = await t.app();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `username=op&password=${PASSWORDS.op}`,
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.cookies.find((c) => c.name === 'bullpen_session')).toBeUndefined();
+    const page = await app.inject('/login');
+    const token = /name="_login" value="([^"]+)"/.exec(page.body)![1]!;
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookieHeader(page) },
+      payload: `username=op&password=${PASSWORDS.op}&_login=${encodeURIComponent(token)}&next=${encodeURIComponent('/audit')}`,
+    });
+    expect(ok.statusCode).toBe(303);
+    expect(ok.headers.location).toBe('/audit');
+  });
+
+  it('ends the session on logout', async () => {
+    const app = await t.app();
+    const { cookie, csrf } = await login(app, 'viewer');
+    expect((await app.inject({ url: '/api/me', headers: { cookie } })).json()).toMatchObject({
+      user: 'viewer',
+      role: 'viewer',
+    });
+    const out = await app.inject({ method: 'POST', url: '/logout', headers: { cookie, 'x-csrf-token': csrf } });
+    expect(out.statusCode).toBe(200);
+    const after = await app.inject({ url: '/api/me', headers: { cookie } });
+    expect(after.statusCode).toBe(401);
+  });
+
+  it('gives viewers read-only access: 403 AUTH_FORBIDDEN on every mutating route', async () => {
+    const app = await t.app();
+    const { cookie, csrf } = await login(app, 'viewer');
+    const headers = { cookie, 'x-csrf-token': csrf, 'x-xsrf-token': csrf };
+    const calls = [
+      ['POST', '/api/dead-letters/replay', { target: { queue: 'images' } }],
+      ['POST', '/api/dead-letters/discard', { target: { queue: 'images' } }],
+      ['PUT', '/api/dead-letters/images/x/payload', { payload: {} }],
+      ['PUT', '/board/api/queues/images/pause', undefined],
+      ['PUT', '/board/api/queues/images/x/retry', undefined],
+      ['PUT', '/board-readonly/api/queues/images/pause', undefined],
+      ['PUT', '/board-readonly/api/queues/images/clean/completed', undefined],
+    ] as const;
+    for (const [method, url, payload] of calls) {
+      const res = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+      expect(res.statusCode, `${method} ${url}`).toBe(403);
+      expect(res.json().error.code, `${method} ${url}`).toBe('AUTH_FORBIDDEN');
+    }
+    const board = await app.inject({ url: '/board/queue/images', headers: { cookie } });
+    expect(board.statusCode).toBe(302);
+    expect(board.headers.location).toBe('/board-readonly/queue/images');
+    const ro = await app.inject({ url: '/board-readonly/api/queues', headers: { cookie } });
+    expect(ro.statusCode).toBe(200);
+    expect(ro.json().queues.every((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toBe(true);
+  });
+
+  it('accepts HTTP Basic auth for scripts, without CSRF, and refuses wrong credentials', async () => {
+    const app = await t.app();
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/api/dead-letters/replay',
+      headers: { authorization: basic('op', PASSWORDS.op) },
+      payload: { target: { queue: 'images' }, dryRun: true },
+    });
+    expect(ok.statusCode).toBe(200);
+    const bad = await app.inject({ url: '/api/audit', headers: { authorization: basic('op', 'nope') } });
+    expect(bad.statusCode).toBe(401);
+    expect(bad.json().error.code).toBe('AUTH_INVALID_CREDENTIALS');
+    expect(bad.headers['www-authenticate']).toBeUndefined();
+  });
+
+  it('refuses Bull Board actions that bypass the registry (add job, edit data, obliterate)', async () => {
+    const app = await t.app();
+    const { cookie, csrf } = await login(app, 'op');
+    const headers = { cookie, 'x-xsrf-token': csrf };
+    for (const [method, url] of [
+      ['POST', '/board/api/queues/images/add'],
+      ['PATCH', '/board/api/queues/images/x/update-data'],
+      ['PUT', '/board/api/queues/images/obliterate'],
+      ['PUT', '/board/api/queues/images/empty'],
+    ] as const) {
+      const res = await app.inject({ method, url, headers, payload: {} });
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json().error.code).toBe('DASHBOARD_ACTION_DISABLED');
+    }
+  });
+
+  it('shows a banner on every page when auth is switched off, and needs no login', async () => {
+    const app = await t.app({ DASHBOARD_AUTH_DISABLED: 'true', DASHBOARD_USERS: '', DASHBOARD_SESSION_SECRET: '' });
+    for (const url of ['/dead-letters', '/audit', '/search', '/board', '/board/queue/images']) {
+      const res = await app.inject({ url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.body, url).toContain('Authentication is OFF');
+    }
+  });
+});
+
+describe('dead letters over HTTP', () => {
+  useUsers();
+  const t = useDashboardTest();
+
+  async function deadLetters(n: number) {
+    const worker = t.worker({
+      'image.resize': async (p) => {
+        throw new PermanentJobError('IMAGE_CORRUPT', `cannot decode ${p.uploadId}`);
+      },
+      'webhook.deliver': async () => {},
+    });
+    await worker.waitUntilReady();
+    const producer = t.producer();
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++)
+      ids.push((await producer.enqueue('image.resize', imagePayload(`upload-${i}0000`))).jobId);
+    const app = await t.app();
+    const { cookie, csrf } = await login(app, 'op');
+    const headers = { cookie, 'x-csrf-token': csrf };
+    await waitFor(
+      async () => (await app.inject({ url: '/api/dead-letters', headers })).json().letters.length === n,
+      10_000,
+      'letters',
+    );
+    return { app, headers, ids, worker, producer };
+  }
+
+  it('groups, dry-runs (refusing payloads that no longer fit), replays and audits', async () => {
+    const { app, headers, ids } = await deadLetters(3);
+    const groups = (await app.inject({ url: '/api/dead-letters/groups', headers })).json().groups;
+    expect(groups).toHaveLength(1);
+    expect(groups[0]).toMatchObject({
+      name: 'image.resize',
+      queue: 'images',
+      deadLetterQueue: 'images.dead',
+      count: 3,
+    });
+    // One letter's payload is from an older schema.
+    const admin = t.connect('admin');
+    const { Queue } = await import('bullmq');
+    const dead = new Queue('images.dead', { connection: admin, prefix: t.prefix });
+    t.defer(() => dead.close());
+    const job = (await dead.getJob(ids[0]!))!;
+    await job.updateData({ ...job.data, payload: { ...job.data.payload, width: 'wide' } });
+
+    const dry = await app.inject({
+      method: 'POST',
+      url: '/api/dead-letters/replay',
+      headers,
+      payload: { target: { queue: 'images', fingerprint: groups[0].fingerprint }, dryRun: true },
+    });
+    expect(dry.json()).toMatchObject({ dryRun: true, replayed: 2, refused: 1 });
+    expect(dry.json().outcomes.find((o: { id: string }) => o.id === ids[0])).toMatchObject({
+      status: 'refused',
+      code: 'JOB_PAYLOAD_INVALID',
+      reason: expect.stringContaining('width'),
+    });
+    expect((await app.inject({ url: '/api/dead-letters', headers })).json().letters).toHaveLength(3);
+
+    const page = await app.inject({
+      method: 'POST',
+      url: '/dead-letters/replay',
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `queue=images&fingerprint=${groups[0].fingerprint}&dryRun=true`,
+    });
+    expect(page.body).toContain('would be refused');
+    expect(page.body).toContain('JOB_PAYLOAD_INVALID');
+
+    const bad = await app.inject({
+      method: 'PUT',
+      url: `/api/dead-letters/images/${encodeURIComponent(ids[1]!)}/payload`,
+      headers,
+      payload: { payload: { uploadId: 'x' } },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatchObject({
+      code: 'JOB_PAYLOAD_INVALID',
+      issues: expect.arrayContaining([expect.objectContaining({ path: ['uploadId'] })]),
+    });
+
+    const fixed = await app.inject({
+      method: 'PUT',
+      url: `/api/dead-letters/images/${encodeURIComponent(ids[0]!)}/payload`,
+      headers,
+      payload: { payload: imagePayload('upload-fixed01') },
+    });
+    expect(fixed.statusCode).toBe(200);
+    expect(fixed.json().letter.edits).toHaveLength(1);
+
+    const replay = await app.inject({
+      method: 'POST',
+      url: '/api/dead-letters/replay',
+      headers,
+      payload: { target: { ids, queue: 'images' } },
+    });
+    expect(replay.json()).toMatchObject({ dryRun: false, replayed: 3, refused: 0 });
+    const audit = (await app.inject({ url: '/api/audit', headers })).json().entries;
+    expect(audit.map((e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`)).toEqual([
+      'replay:ok',
+      'edit:ok',
+      'edit:refused',
+    ]);
+    expect(audit[0]).toMatchObject({ actor: 'op', ids });
+  });
+
+  it('refuses an empty target unless all letters are asked for', async () => {
+    const app = await t.app();
+    const { cookie, csrf } = await login(app, 'op');
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/dead-letters/discard',
+      headers: { cookie, 'x-csrf-token': csrf },
+      payload: { target: {} },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('REQUEST_INVALID');
+  });
+
+  it('records a Bull Board retry as a retry and removes the dead letter of the retried job', async () => {
+    const { app, headers, ids } = await deadLetters(1);
+    const id = ids[0]!;
+    await waitFor(
+      async () =>
+        (await app.inject({ url: `/board/api/queues/images/${encodeURIComponent(id)}`, headers })).json().job
+          ?.failedReason,
+      10_000,
+      'failed job',
+    );
+    const res = await app.inject({
+      method: 'PUT',
+      url: `/board/api/queues/images/${encodeURIComponent(id)}/retry`,
+      headers: { cookie: headers.cookie, 'x-xsrf-token': headers['x-csrf-token'] },
+    });
+    expect(res.statusCode).toBe(204);
+    const entry = (await app.inject({ url: '/api/audit', headers }))
+      .json()
+      .entries.find((e: { action: string }) => e.action === 'retry');
+    expect(entry).toMatchObject({
+      actor: 'op',
+      action: 'retry',
+      queue: 'images',
+      ids: [id],
+      outcome: 'ok',
+      detail: { via: 'bull-board', removedDeadLetters: [id] },
+    });
+  });
+
+  it('escapes user data in pages and finds jobs by upload id', async () => {
+    const { app, headers, ids } = await deadLetters(1);
+    const admin = t.connect('admin');
+    const { Queue } = await import('bullmq');
+    const dead = new Queue('images.dead', { connection: admin, prefix: t.prefix });
+    t.defer(() => dead.close());
+    const job = (await dead.getJob(ids[0]!))!;
+    const evil = '<img src=x onerror=alert(1)>';
+    await job.updateData({
+      ...job.data,
+      payload: { ...job.data.payload, originalKey: evil },
+      error: { ...job.data.error, message: `<script>alert(2)</script>` },
+    });
+    for (const url of [
+      `/dead-letters/images/${encodeURIComponent(ids[0]!)}`,
+      '/dead-letters',
+      '/dead-letters/list',
+      `/dead-letters/images/${encodeURIComponent(ids[0]!)}/edit`,
+    ]) {
+      const res = await app.inject({ url, headers: { cookie: headers.cookie } });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.body, url).not.toContain('<img src=x');
+      expect(res.body, url).not.toContain('<script>alert');
+    }
+    const search = await app.inject({ url: '/api/search?q=upload-00000', headers });
+    expect(
+      search
+        .json()
+        .results.map((r: { queue: string }) => r.queue)
+        .sort(),
+    ).toEqual(['images', 'images.dead']);
+    expect(registry.queues).toContain('images');
+  });
+});
