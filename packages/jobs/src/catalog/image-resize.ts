@@ -4,6 +4,7 @@ import { defineJob } from '../define.ts';
 /** Widths (px) a client may ask for; each is made as WebP and in the original format. */
 export const VARIANT_WIDTHS = [128, 512, 1024] as const;
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 export const imageResizePayload = z.object({
   uploadId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
@@ -13,7 +14,9 @@ export const imageResizePayload = z.object({
   width: z.number().int().positive(),
   height: z.number().int().positive(),
   sizes: z
-    .array(z.union(VARIANT_WIDTHS.map((w) => z.literal(w)) as [z.ZodLiteral<128>, z.ZodLiteral<512>, z.ZodLiteral<1024>]))
+    .array(
+      z.union(VARIANT_WIDTHS.map((w) => z.literal(w)) as [z.ZodLiteral<128>, z.ZodLiteral<512>, z.ZodLiteral<1024>]),
+    )
     .min(1)
     .default([...VARIANT_WIDTHS]),
   callbackUrl: z.url({ protocol: /^https?$/ }).optional(),

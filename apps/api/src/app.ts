@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import type { ApiConfig } from '@bullpen/config';
+import {
+  closeRedis,
+  createMetrics,
+  createProducer,
+  createRedisConnection,
+  type JobMetrics,
+  logFormatFor,
+  loggerOptions,
+  QueueFullError,
+  QueueUnavailableError,
+  type RedisClient,
+  registry,
+} from '@bullpen/jobs';
+import { LocalStorage, type Storage, UploadRecords } from '@bullpen/storage';
+import fastifyMultipart from '@fastify/multipart';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Histogram } from 'prom-client';
+import { API_ERRORS, ApiError, errorBody } from './errors.ts';
+import { IdempotencyStore } from './idempotency.ts';
+import { healthRoutes } from './routes/health.ts';
+import { pageRoutes } from './routes/page.ts';
+import { uploadRoutes } from './routes/uploads.ts';
+import { jsonSerializerCompiler, zodSwaggerTransform, zodValidatorCompiler } from './zod-schema.ts';
+
+export interface ApiDeps {
+  /** A `producer` connection; made from the config (and closed with the app) when absent. */
+  redis?: RedisClient;
+  /** Default: `LocalStorage(STORAGE_DIR)`. */
+  storage?: Storage;
+  metrics?: JobMetrics;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const TEMP_MAX_AGE_MS = 3600_000;
+
+/** The API as a Fastify instance, ready for `inject()` or `listen()`. */
+export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions({ name: 'api', level: config.LOG_LEVEL, format: logFormatFor(config) }),
+    // A caller's X-Request-Id is kept when it is sane, so one upload can be followed across systems.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Multipart bodies are streamed and capped by @fastify/multipart; this caps the others.
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(jsonSerializerCompiler);
+
+  const redis = deps.redis ?? createRedisConnection(config, 'producer');
+  const ownsRedis = !deps.redis;
+  redis.on('error', (err: Error) => app.log.warn({ err }, 'redis.error'));
+  const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);
+  const metrics = deps.metrics ?? createMetrics();
+  if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
+  const producer = createProducer(registry, {
+    connection: redis,
+    prefix: config.BULLPEN_PREFIX,
+    maxBacklog: config.QUEUE_MAX_BACKLOG,
+    metrics,
+  });
+  for (const q of registry.queues) metrics.watchQueues([producer.queue(q), producer.queues.dead(q)]);
+  const records = new UploadRecords(redis, config.BULLPEN_PREFIX);
+  const idempotency = new IdempotencyStore(redis, config.BULLPEN_PREFIX, config.IDEMPOTENCY_TTL_SECONDS);
+  app.addHook('onClose', async () => {
+    await producer.close();
+    if (ownsRedis) await closeRedis(redis);
+  });
+  // Temporary files of a process killed mid-upload.
+  void storage.sweepTemp(TEMP_MAX_AGE_MS).catch((err) => app.log.warn({ err }, 'storage.sweep_failed'));
+
+  const httpDuration = new Histogram({
+    name: 'bullpen_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [metrics.register],
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const mapped = toApiError(err, req.routeOptions.url);
+    if (!mapped) {
+      req.log.error({ err }, 'request.failed');
+      return reply.code(500).send(errorBody('INTERNAL_ERROR', API_ERRORS.INTERNAL_ERROR.message, req.id));
+    }
+    if (mapped.statusCode >= 500) req.log.warn({ code: mapped.code, err }, 'request.refused');
+    else req.log.info({ code: mapped.code, reason: mapped.message }, 'request.rejected');
+    return reply
+      .code(mapped.statusCode)
+      .headers(mapped.headers)
+      .send(errorBody(mapped.code, mapped.message, req.id));
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`, req.id)),
+  );
+
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.API_MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: config.API_MAX_HEAP_BYTES,
+    sampleInterval: 250,
+    pressureHandler: async (_req, _reply, type) => {
+      throw new ApiError('SERVICE_OVERLOADED', `The server is overloaded (${type}); retry later`, {
+        'retry-after': '5',
+      });
+    },
+  });
+  await app.register(fastifyMultipart, { throwFileSizeLimit: true });
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'Bullpen API',
+        version: '0.1.0',
+        description: 'Image uploads, resized in the background by Bullpen workers.',
+      },
+      tags: [
+        { name: 'uploads', description: 'Upload images and follow their processing' },
+        { name: 'operations', description: 'Health, readiness and metrics' },
+      ],
+    },
+    transform: zodSwaggerTransform as never,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  const publicUrl = config.API_PUBLIC_URL?.replace(/\/$/, '') ?? '';
+  await app.register(pageRoutes);
+  await app.register(healthRoutes, { redis, register: metrics.register });
+  await app.register(uploadRoutes, {
+    storage,
+    records,
+    producer,
+    idempotency,
+    maxBytes: config.UPLOAD_MAX_BYTES,
+    maxPixels: config.UPLOAD_MAX_PIXELS,
+    allowPrivateCallbacks: config.CALLBACK_ALLOW_PRIVATE,
+    publicUrl,
+  });
+  return app;
+}
+
+/** Maps what a handler or Fastify threw to an answer; undefined for unknown errors (500). */
+function toApiError(err: FastifyError, route: string | undefined): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof QueueFullError) {
+    return new ApiError('QUEUE_FULL', undefined, { 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) });
+  }
+  if (err instanceof QueueUnavailableError) return new ApiError('QUEUE_UNAVAILABLE', undefined, { 'retry-after': '5' });
+  if (err.code === 'FST_ERR_VALIDATION') {
+    // A malformed id can name nothing: that is "not found", not "bad request".
+    if (err.validationContext === 'params') return new ApiError('NOT_FOUND');
+    return new ApiError('REQUEST_INVALID', `${err.validationContext ?? 'request'}: ${err.message}`);
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
+    return route === '/uploads' ? new ApiError('UPLOAD_NOT_MULTIPART') : new ApiError('UNSUPPORTED_MEDIA_TYPE');
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('REQUEST_TOO_LARGE');
+  const status = err.statusCode ?? 500;
+  if (status === 404) return new ApiError('NOT_FOUND');
+  if (status === 405) return new ApiError('METHOD_NOT_ALLOWED');
+  if (status >= 400 && status < 500) return new ApiError('REQUEST_INVALID', err.message);
+  return undefined;
+}

@@ -1,0 +1,59 @@
+import type { ImageFormat } from '@bullpen/jobs';
+import sharp from 'sharp';
+import { ApiError } from './errors.ts';
+
+export interface ProbedImage {
+  format: ImageFormat;
+  /** Width and height as displayed (EXIF orientation applied). */
+  width: number;
+  height: number;
+}
+
+/** What sharp calls each format (AVIF is decoded by the HEIF loader). */
+const SHARP_FORMATS: Record<ImageFormat, string[]> = {
+  jpeg: ['jpeg'],
+  png: ['png'],
+  webp: ['webp'],
+  gif: ['gif'],
+  avif: ['heif', 'avif'],
+  tiff: ['tiff'],
+};
+
+/**
+ * Checks a staged image: its header first (dimensions, refused over `maxPixels` before a single pixel is
+ * decoded: decompression bombs), then a small decode of the whole file, so a truncated or corrupt image
+ * is refused here rather than failing five times in a worker.
+ */
+export async function probeImage(path: string, sniffed: ImageFormat, maxPixels: number): Promise<ProbedImage> {
+  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
+  try {
+    meta = await sharp(path, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new ApiError('UPLOAD_CORRUPT', `The image header cannot be read (${shortReason(err)})`);
+  }
+  if (!SHARP_FORMATS[sniffed].includes(meta.format) || !meta.width || !meta.height) {
+    throw new ApiError('UPLOAD_CORRUPT', 'The image header is inconsistent with its type');
+  }
+  if (meta.width * meta.height > maxPixels) {
+    throw new ApiError(
+      'UPLOAD_TOO_MANY_PIXELS',
+      `The image is ${meta.width}x${meta.height} pixels; at most ${maxPixels} pixels are allowed`,
+    );
+  }
+  try {
+    // Shrink-on-load keeps this cheap for JPEG and WebP; every format is still read to its end.
+    await sharp(path, { failOn: 'truncated', limitInputPixels: maxPixels })
+      .resize(32, 32, { fit: 'inside' })
+      .raw()
+      .toBuffer();
+  } catch (err) {
+    throw new ApiError('UPLOAD_CORRUPT', `The image cannot be decoded (${shortReason(err)})`);
+  }
+  const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
+  return { format: sniffed, width: oriented.width, height: oriented.height };
+}
+
+function shortReason(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0]!.slice(0, 160);
+}

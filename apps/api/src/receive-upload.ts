@@ -1,0 +1,86 @@
+import type { StagedObject, Storage } from '@bullpen/storage';
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from './errors.ts';
+
+export interface ReceivedUpload {
+  staged: StagedObject;
+  /** Form fields as sent; `sizes` may repeat (joined with commas), others may not. */
+  fields: Record<string, string>;
+}
+
+const REPEATABLE = new Set(['sizes']);
+
+/**
+ * Streams the one file of a multipart request into storage's staging area under `maxBytes`, and collects
+ * the form fields. On any refusal the staged file is deleted before the error is thrown.
+ */
+export async function receiveUpload(req: FastifyRequest, storage: Storage, maxBytes: number): Promise<ReceivedUpload> {
+  if (!req.isMultipart()) throw new ApiError('UPLOAD_NOT_MULTIPART');
+  let staged: StagedObject | undefined;
+  const fields: Record<string, string> = {};
+  try {
+    const parts = req.parts({
+      limits: {
+        fileSize: maxBytes,
+        files: 1,
+        fields: 10,
+        fieldSize: 4096,
+        fieldNameSize: 100,
+        parts: 12,
+        headerPairs: 100,
+      },
+    });
+    for await (const part of parts) {
+      if (part.type === 'file') {
+        staged = await storage.stage(part.file);
+        // Busboy cuts a file at fileSize without an error on the stream itself.
+        if (part.file.truncated) throw new ApiError('UPLOAD_TOO_LARGE', `The file is larger than ${maxBytes} bytes`);
+        continue;
+      }
+      if (part.valueTruncated || part.fieldnameTruncated) {
+        throw new ApiError('UPLOAD_FIELD_INVALID', `Field "${part.fieldname.slice(0, 32)}" is too long`);
+      }
+      const value = String(part.value);
+      const prev = fields[part.fieldname];
+      if (prev !== undefined && !REPEATABLE.has(part.fieldname)) {
+        throw new ApiError('UPLOAD_FIELD_INVALID', `Field "${part.fieldname.slice(0, 32)}" is given twice`);
+      }
+      fields[part.fieldname] = prev === undefined ? value : `${prev},${value}`;
+    }
+  } catch (err) {
+    await staged?.discard();
+    throw mapMultipartError(err, maxBytes);
+  }
+  if (!staged || staged.size === 0) {
+    await staged?.discard();
+    throw new ApiError('UPLOAD_EMPTY');
+  }
+  return { staged, fields };
+}
+
+function mapMultipartError(err: unknown, maxBytes: number): unknown {
+  if (err instanceof ApiError) return err;
+  switch ((err as { code?: string }).code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new ApiError('UPLOAD_TOO_LARGE', `The file is larger than ${maxBytes} bytes`);
+    case 'FST_FILES_LIMIT':
+      return new ApiError('UPLOAD_TOO_MANY_FILES');
+    case 'FST_FIELDS_LIMIT':
+    case 'FST_PARTS_LIMIT':
+    case 'FST_PROTO_VIOLATION':
+    case 'FST_INVALID_JSON_FIELD_ERROR':
+      return new ApiError('UPLOAD_FIELD_INVALID', (err as Error).message);
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new ApiError('UPLOAD_NOT_MULTIPART');
+    default:
+      // Malformed multipart data (busboy: "Unexpected end of form", "Malformed part header", ...).
+      if (
+        err instanceof Error &&
+        /multipart|boundary|part|form/i.test(err.message) &&
+        !('statusCode' in err && Number(err.statusCode) >= 500)
+      ) {
+        return new ApiError('UPLOAD_NOT_MULTIPART', `Malformed multipart body: ${err.message.slice(0, 120)}`);
+      }
+      return err;
+  }
+}

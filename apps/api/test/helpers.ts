@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { type ApiConfig, parseConfig } from '@bullpen/config';
+import { closeRedis, createProducer, createRedisConnection, type RedisClient, registry } from '@bullpen/jobs';
+import type { RedisTestContext } from '@bullpen/test-utils';
+import { waitFor } from '@bullpen/test-utils';
+import sharp from 'sharp';
+
+export const ROOT = path.resolve(import.meta.dirname, '../../..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+
+export function tempDir(label = 'api'): string {
+  return mkdtempSync(path.join(tmpdir(), `bullpen-${label}-`));
+}
+
+export function apiConfig(t: RedisTestContext, storageDir: string, extra: Record<string, string> = {}): ApiConfig {
+  return parseConfig('api', {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    REDIS_URL: t.url,
+    BULLPEN_PREFIX: t.prefix,
+    STORAGE_DIR: storageDir,
+    API_MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...extra,
+  });
+}
+
+/** Every file under `dir`, relative, sorted (temporary files included). */
+export function filesUnder(dir: string): string[] {
+  try {
+    return (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+export interface Part {
+  name: string;
+  filename?: string;
+  contentType?: string;
+  data: Buffer | string;
+}
+
+/** A multipart/form-data body, built by hand (what a browser sends). */
+export function multipart(parts: Part[]): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = `----bullpen${randomBytes(8).toString('hex')}`;
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"`;
+    if (p.filename !== undefined) head += `; filename="${p.filename}"`;
+    head += '\r\n';
+    if (p.contentType) head += `Content-Type: ${p.contentType}\r\n`;
+    chunks.push(
+      Buffer.from(`${head}\r\n`),
+      Buffer.isBuffer(p.data) ? p.data : Buffer.from(p.data),
+      Buffer.from('\r\n'),
+    );
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+export const fileUpload = (
+  data: Buffer,
+  filename = 'image.bin',
+  contentType = 'application/octet-stream',
+  fields: Record<string, string> = {},
+) =>
+  multipart([
+    ...Object.entries(fields).map(([name, value]) => ({ name, data: value })),
+    { name: 'file', filename, contentType, data },
+  ]);
+
+/** A real image made at test time: noise, so that encoders cannot make it trivially small. */
+export async function makeImage(format: 'jpeg' | 'png' | 'webp', width: number, height: number): Promise<Buffer> {
+  const img = sharp({ create: { width, height, channels: 3, background: { r: 40, g: 120, b: 200 } } });
+  switch (format) {
+    case 'jpeg':
+      return img.jpeg().toBuffer();
+    case 'png':
+      return img.png().toBuffer();
+    case 'webp':
+      return img.webp().toBuffer();
+  }
+}
+
+/** A tiny PNG whose header claims `width` x `height`: a decompression bomb's header. */
+export async function pngClaiming(width: number, height: number): Promise<Buffer> {
+  const png = Buffer.from(await makeImage('png', 1, 1));
+  // IHDR: length(4) "IHDR"(4) width(4) height(4) ... at offset 8; CRC covers type + data (17 bytes).
+  png.writeUInt32BE(width, 16);
+  png.writeUInt32BE(height, 20);
+  png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+  return png;
+}
+
+/** Job counts of a queue, every state summed. */
+export async function jobCount(t: RedisTestContext, queue: string): Promise<number> {
+  const conn = createRedisConnection(t.url, 'admin');
+  const producer = createProducer(registry, { connection: conn, prefix: t.prefix });
+  try {
+    const counts = await producer.queue(queue).getJobCounts();
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  } finally {
+    await producer.close();
+    await closeRedis(conn);
+  }
+}
+
+export async function scanKeys(client: RedisClient, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return out;
+}
+
+export interface Child {
+  proc: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>;
+}
+
+/** Runs an app's `src/main.ts` with tsx as a real child process. */
+export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): Child {
+  const proc = spawn(TSX, [path.join(ROOT, `apps/${app}/src/main.ts`)], {
+    cwd: path.join(ROOT, `apps/${app}`),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  return { proc, output: () => out, exited };
+}
+
+/** Stops a child (SIGKILL) when it still runs, and waits for it. */
+export async function stopChild(child: Child | undefined): Promise<void> {
+  if (!child) return;
+  if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+  await child.exited;
+}
+
+export async function waitForHttp(url: string, timeoutMs = 20_000): Promise<void> {
+  await waitFor(async () => (await fetch(url)).ok, timeoutMs, `${url} to answer`);
+}
+
+export function removeDir(dir: string | undefined): void {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}

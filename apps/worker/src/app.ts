@@ -1,0 +1,168 @@
+import os from 'node:os';
+import type { WorkerConfig } from '@bullpen/config';
+import {
+  type AppRegistry,
+  type BullpenWorker,
+  closeRedis,
+  createLogger,
+  createMetrics,
+  createProducer,
+  createRedisConnection,
+  createWorker,
+  type DeadLetter,
+  type JobMetrics,
+  type Logger,
+  logFormatFor,
+  type Payload,
+  type QueueName,
+  type RedisClient,
+  registry,
+} from '@bullpen/jobs';
+import { LocalStorage, type Storage, UploadRecords } from '@bullpen/storage';
+import { collectDefaultMetrics } from 'prom-client';
+import sharp from 'sharp';
+import { imageResizeHandler } from './handlers/image-resize.ts';
+import { webhookDeliverHandler } from './handlers/webhook-deliver.ts';
+import { type OpsServer, startOpsServer } from './http-server.ts';
+
+export interface WorkerDeps {
+  /** Made from the config (and closed with the worker) when absent. */
+  workerConnection?: RedisClient;
+  producerConnection?: RedisClient;
+  storage?: Storage;
+  logger?: Logger;
+  metrics?: JobMetrics;
+}
+
+export interface WorkerApp {
+  readonly worker: BullpenWorker;
+  readonly metrics: JobMetrics;
+  /** The port /healthz and /metrics listen on. */
+  readonly httpPort: number;
+  readonly logger: Logger;
+  /**
+   * Stops taking jobs, lets active ones finish within `deadlineMs` (default WORKER_SHUTDOWN_GRACE_MS), hands
+   * the rest back to the queue, then closes everything it opened.
+   */
+  close(opts?: { deadlineMs?: number }): Promise<{ handedBack: number }>;
+}
+
+const TEMP_MAX_AGE_MS = 3600_000;
+
+/** sharp's thread pool: SHARP_CONCURRENCY, else the CPUs this process may use; no libvips cache. */
+export function configureSharp(config: Pick<WorkerConfig, 'SHARP_CONCURRENCY'>): number {
+  const threads = config.SHARP_CONCURRENCY || os.availableParallelism();
+  sharp.concurrency(threads);
+  // Each job reads a different original: a cache only holds memory.
+  sharp.cache(false);
+  return threads;
+}
+
+/** A worker process's parts: BullMQ workers for the configured queues, the handlers and /healthz + /metrics. */
+export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): Promise<WorkerApp> {
+  const logger = deps.logger ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, format: logFormatFor(config) });
+  const workerConnection = deps.workerConnection ?? createRedisConnection(config, 'worker');
+  const producerConnection = deps.producerConnection ?? createRedisConnection(config, 'producer');
+  for (const c of [workerConnection, producerConnection])
+    c.on('error', (err: Error) => logger.warn({ err }, 'redis.error'));
+  const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);
+  const metrics = deps.metrics ?? createMetrics();
+  if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
+  const records = new UploadRecords(producerConnection, config.BULLPEN_PREFIX);
+  const producer = createProducer(registry, { connection: producerConnection, prefix: config.BULLPEN_PREFIX, metrics });
+  const removed = await storage.sweepTemp(TEMP_MAX_AGE_MS).catch(() => 0);
+  if (removed) logger.info({ removed }, 'storage.temp_swept');
+
+  async function onDeadLetter(letter: DeadLetter) {
+    if (letter.name === 'image.resize') {
+      const p = letter.payload as Payload<AppRegistry, 'image.resize'>;
+      await records.update(
+        p.uploadId,
+        { status: 'dead', error: { code: letter.code, message: letter.error.message.slice(0, 300) } },
+        { unless: ['done'] },
+      );
+      if (p.callbackUrl) {
+        await producer.enqueue(
+          'webhook.deliver',
+          {
+            url: p.callbackUrl,
+            event: 'upload.failed',
+            subjectId: p.uploadId,
+            body: {
+              uploadId: p.uploadId,
+              status: 'dead',
+              statusPath: `/uploads/${p.uploadId}`,
+              error: { code: letter.code },
+            },
+          },
+          letter.meta.requestId ? { requestId: letter.meta.requestId } : {},
+        );
+      }
+    } else if (letter.name === 'webhook.deliver') {
+      const p = letter.payload as Payload<AppRegistry, 'webhook.deliver'>;
+      if (p.event.startsWith('upload.')) await records.update(p.subjectId, { webhook: 'dead' });
+    }
+  }
+
+  const queues = config.WORKER_QUEUES.length ? (config.WORKER_QUEUES as QueueName<AppRegistry>[]) : undefined;
+  const worker = createWorker(
+    registry,
+    {
+      'image.resize': imageResizeHandler({ storage, records, producer, stepDelayMs: config.WORKER_TEST_STEP_DELAY_MS }),
+      'webhook.deliver': webhookDeliverHandler({
+        secret: config.WEBHOOK_SECRET,
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        allowPrivate: config.CALLBACK_ALLOW_PRIVATE,
+        records,
+      }),
+    },
+    {
+      connection: workerConnection,
+      prefix: config.BULLPEN_PREFIX,
+      ...(queues ? { queues } : {}),
+      concurrency: config.WORKER_CONCURRENCY,
+      shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+      lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+      ledgerTtlSeconds: config.LEDGER_TTL_SECONDS,
+      logger,
+      metrics,
+      onDeadLetter,
+    },
+  );
+
+  let closing: Promise<{ handedBack: number }> | undefined;
+  let ops: OpsServer;
+  try {
+    ops = await startOpsServer({
+      host: config.WORKER_HTTP_HOST,
+      port: config.WORKER_HTTP_PORT,
+      register: metrics.register,
+      isHealthy: () => !closing,
+    });
+  } catch (err) {
+    await worker.close({ deadlineMs: 0 });
+    await producer.close();
+    if (!deps.workerConnection) await closeRedis(workerConnection);
+    if (!deps.producerConnection) await closeRedis(producerConnection);
+    throw err;
+  }
+
+  return {
+    worker,
+    metrics,
+    logger,
+    httpPort: ops.port,
+    close(opts = {}) {
+      closing ??= (async () => {
+        const result = await worker.close({ deadlineMs: opts.deadlineMs ?? config.WORKER_SHUTDOWN_GRACE_MS });
+        await producer.close();
+        await ops.close();
+        if (!deps.workerConnection) await closeRedis(workerConnection);
+        if (!deps.producerConnection) await closeRedis(producerConnection);
+        return result;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { BullpenError, PermanentJobError } from '@bullpen/jobs';
+
+/**
+ * The worker's own error codes (public API: they show in dead letters, upload status and the README).
+ * Permanent ones are `PermanentJobError`s (dead-lettered at once); the others are retried with backoff.
+ */
+export const WorkerErrorCode = {
+  /** The endpoint answered a 4xx other than 408/429: permanent. */
+  WEBHOOK_REJECTED: 'WEBHOOK_REJECTED',
+  /** The callback URL points at a private or loopback address (or no longer resolves): permanent. */
+  WEBHOOK_TARGET_FORBIDDEN: 'WEBHOOK_TARGET_FORBIDDEN',
+  /** The endpoint answered 5xx, 408 or 429, or redirected: retried. */
+  WEBHOOK_HTTP_ERROR: 'WEBHOOK_HTTP_ERROR',
+  /** No answer: connection refused/reset, DNS failure: retried. */
+  WEBHOOK_NETWORK_ERROR: 'WEBHOOK_NETWORK_ERROR',
+  /** No answer within WEBHOOK_TIMEOUT_MS: retried. */
+  WEBHOOK_TIMEOUT: 'WEBHOOK_TIMEOUT',
+  /** The original of an upload is gone from storage: permanent. */
+  IMAGE_ORIGINAL_MISSING: 'IMAGE_ORIGINAL_MISSING',
+} as const;
+export type WorkerErrorCode = (typeof WorkerErrorCode)[keyof typeof WorkerErrorCode];
+
+export class WebhookRejectedError extends PermanentJobError {
+  constructor(readonly status: number) {
+    super(WorkerErrorCode.WEBHOOK_REJECTED, `Webhook endpoint answered ${status}`);
+  }
+}
+
+export class WebhookTargetForbiddenError extends PermanentJobError {
+  constructor(reason: string) {
+    super(WorkerErrorCode.WEBHOOK_TARGET_FORBIDDEN, `Webhook target refused: ${reason}`);
+  }
+}
+
+/** A delivery that may succeed later. */
+export class WebhookRetryableError extends BullpenError {}
+
+export class ImageOriginalMissingError extends PermanentJobError {
+  constructor(key: string) {
+    super(WorkerErrorCode.IMAGE_ORIGINAL_MISSING, `The original "${key}" is missing from storage`);
+  }
+}

@@ -1,0 +1,186 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseConfig, type WorkerConfig } from '@bullpen/config';
+import {
+  type AppRegistry,
+  closeRedis,
+  createProducer,
+  createRedisConnection,
+  type Producer,
+  type RedisClient,
+  registry,
+} from '@bullpen/jobs';
+import { LocalStorage, type UploadRecord, UploadRecords, uploadKeys } from '@bullpen/storage';
+import type { RedisTestContext } from '@bullpen/test-utils';
+import sharp from 'sharp';
+
+export const ROOT = path.resolve(import.meta.dirname, '../../..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+
+export function tempDir(label = 'worker'): string {
+  return mkdtempSync(path.join(tmpdir(), `bullpen-${label}-`));
+}
+
+export function removeDir(dir: string | undefined): void {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+export function workerEnv(
+  t: RedisTestContext,
+  storageDir: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    REDIS_URL: t.url,
+    BULLPEN_PREFIX: t.prefix,
+    STORAGE_DIR: storageDir,
+    WORKER_HTTP_PORT: '0',
+    WORKER_CONCURRENCY: '2',
+    CALLBACK_ALLOW_PRIVATE: 'true',
+    WEBHOOK_SECRET: 'test-secret-0123456789abcdef',
+    ...extra,
+  };
+}
+
+export const workerConfig = (t: RedisTestContext, dir: string, extra: Record<string, string> = {}): WorkerConfig =>
+  parseConfig('worker', workerEnv(t, dir, extra));
+
+/** Every file under `dir`, relative, sorted (temporary files included). */
+export function filesUnder(dir: string): string[] {
+  try {
+    return (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+export async function makeImage(
+  format: 'jpeg' | 'png' | 'webp',
+  width: number,
+  height: number,
+  opts: { orientation?: number } = {},
+): Promise<Buffer> {
+  let img = sharp({
+    create: { width, height, channels: 3, background: '#3070c0', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+  });
+  if (opts.orientation) img = img.withMetadata({ orientation: opts.orientation });
+  switch (format) {
+    case 'jpeg':
+      return img.jpeg().toBuffer();
+    case 'png':
+      return img.png().toBuffer();
+    case 'webp':
+      return img.webp().toBuffer();
+  }
+}
+
+/** What the API does for an accepted upload: the original in storage, a queued record, an enqueued job. */
+export interface Seeder {
+  producer: Producer<AppRegistry>;
+  records: UploadRecords;
+  storage: LocalStorage;
+  seed(
+    uploadId: string,
+    image: Buffer,
+    p: {
+      format: 'jpeg' | 'png' | 'webp';
+      width: number;
+      height: number;
+      sizes?: (128 | 512 | 1024)[];
+      callbackUrl?: string;
+    },
+  ): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function seeder(t: RedisTestContext, dir: string): Seeder {
+  const conn: RedisClient = createRedisConnection(t.url, 'producer');
+  const producer = createProducer(registry, { connection: conn, prefix: t.prefix });
+  const records = new UploadRecords(conn, t.prefix);
+  const storage = new LocalStorage(dir);
+  return {
+    producer,
+    records,
+    storage,
+    async seed(uploadId, image, p) {
+      const originalKey = uploadKeys.original(uploadId);
+      await storage.put(originalKey, image);
+      const sizes = p.sizes ?? [128, 512, 1024];
+      const now = new Date().toISOString();
+      const record: UploadRecord = {
+        uploadId,
+        status: 'queued',
+        progress: 0,
+        format: p.format,
+        width: p.width,
+        height: p.height,
+        bytes: image.length,
+        originalKey,
+        sizes,
+        variants: [],
+        jobId: `image.resize#${uploadId}`,
+        hasCallback: Boolean(p.callbackUrl),
+        createdAt: now,
+        updatedAt: now,
+      };
+      await records.create(record);
+      const job = await producer.enqueue(
+        'image.resize',
+        {
+          uploadId,
+          originalKey,
+          format: p.format,
+          width: p.width,
+          height: p.height,
+          sizes,
+          ...(p.callbackUrl ? { callbackUrl: p.callbackUrl } : {}),
+        },
+        { requestId: `req-${uploadId}` },
+      );
+      return job.jobId;
+    },
+    async close() {
+      await producer.close();
+      await closeRedis(conn);
+    },
+  };
+}
+
+export interface Child {
+  proc: ChildProcess;
+  output(): string;
+  exited: Promise<number | string>;
+}
+
+/** Runs the worker's `src/main.ts` with tsx as a real child process. */
+export function spawnWorker(env: Record<string, string>): Child {
+  const proc = spawn(TSX, [path.join(ROOT, 'apps/worker/src/main.ts')], {
+    cwd: path.join(ROOT, 'apps/worker'),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  return { proc, output: () => out, exited };
+}
+
+export async function stopChild(child: Child | undefined): Promise<void> {
+  if (!child) return;
+  if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+  await child.exited;
+}
