@@ -248,7 +248,7 @@ t.addEventListener('input',()=>{try{JSON.parse(t.value);o.textContent='';}catch(
           o,
         ) => html`<tr data-status="${o.status}"><td>${o.queue ? html`<a href="${letterUrl(o.queue, o.id)}">${o.id}</a>` : o.id}</td><td>${o.name}</td><td>${o.queue}</td>
           <td class="${o.status === 'refused' ? 'err' : 'ok'}">${o.status}</td><td>${o.code ? html`<code>${o.code}</code> ${o.reason ?? ''}` : ''}</td>
-          <td>${o.newJobId ? html`<a href="/jobs/${encodeURIComponent(o.queue)}/${encodeURIComponent(o.newJobId)}">${o.newJobId}</a>` : ''}</td></tr>`,
+          <td>${o.newJobId && o.status === 'replayed' ? html`<a href="/jobs/${encodeURIComponent(o.queue)}/${encodeURIComponent(o.newJobId)}">${o.newJobId}</a>` : (o.newJobId ?? '')}</td></tr>`,
       )}</tbody></table>
       <p><a href="/dead-letters">← Dead letters</a> · <a href="/audit">Audit log</a></p>`;
     return sendPage(ctx, req, reply, { title: report.dryRun ? 'Dry run' : 'Replayed', body });
