@@ -79,7 +79,11 @@ export const fileUpload = (
   ]);
 
 /** A real image made at test time: noise, so that encoders cannot make it trivially small. */
-export async function makeImage(format: 'jpeg' | 'png' | 'webp', width: number, height: number): Promise<Buffer> {
+export async function makeImage(
+  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff',
+  width: number,
+  height: number,
+): Promise<Buffer> {
   const img = sharp({ create: { width, height, channels: 3, background: { r: 40, g: 120, b: 200 } } });
   switch (format) {
     case 'jpeg':
@@ -88,6 +92,12 @@ export async function makeImage(format: 'jpeg' | 'png' | 'webp', width: number, 
       return img.png().toBuffer();
     case 'webp':
       return img.webp().toBuffer();
+    case 'gif':
+      return img.gif().toBuffer();
+    case 'avif':
+      return img.avif({ effort: 0 }).toBuffer();
+    case 'tiff':
+      return img.tiff().toBuffer();
   }
 }
 

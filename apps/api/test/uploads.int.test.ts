@@ -89,6 +89,28 @@ describe('POST /uploads', () => {
   );
 });
 
+describe('POST /uploads, other formats', () => {
+  const t = useRedisTest();
+  let app: FastifyInstance | undefined;
+  let dir: string | undefined;
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    removeDir(dir);
+  });
+
+  it.each(['gif', 'avif', 'tiff'] as const)('accepts a %s named and typed as something else', async (format) => {
+    dir = tempDir();
+    app = await buildApp(apiConfig(t, dir));
+    const req = fileUpload(await makeImage(format, 300, 200), 'upload.dat', 'application/octet-stream');
+    const res = await app.inject({ method: 'POST', url: '/uploads', payload: req.payload, headers: req.headers });
+    expect(res.statusCode, res.body).toBe(202);
+    const status = (await app.inject({ method: 'GET', url: res.json().statusUrl })).json();
+    expect(status).toMatchObject({ format, width: 300, height: 200 });
+  });
+});
+
 describe('POST /uploads refuses bad uploads', () => {
   const t = useRedisTest();
   let app: FastifyInstance | undefined;

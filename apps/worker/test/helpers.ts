@@ -62,7 +62,7 @@ export function filesUnder(dir: string): string[] {
 }
 
 export async function makeImage(
-  format: 'jpeg' | 'png' | 'webp',
+  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff',
   width: number,
   height: number,
   opts: { orientation?: number } = {},
@@ -78,6 +78,12 @@ export async function makeImage(
       return img.png().toBuffer();
     case 'webp':
       return img.webp().toBuffer();
+    case 'gif':
+      return img.gif().toBuffer();
+    case 'avif':
+      return img.avif({ effort: 0 }).toBuffer();
+    case 'tiff':
+      return img.tiff().toBuffer();
   }
 }
 
@@ -90,7 +96,7 @@ export interface Seeder {
     uploadId: string,
     image: Buffer,
     p: {
-      format: 'jpeg' | 'png' | 'webp';
+      format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff';
       width: number;
       height: number;
       sizes?: (128 | 512 | 1024)[];

@@ -61,6 +61,25 @@ describe('image.resize', () => {
     },
   );
 
+  it.each(['gif', 'avif', 'tiff'] as const)('keeps the original format of a %s beside the WebP', async (format) => {
+    const seed = await start();
+    await seed.seed(`upload-${format}1`, await makeImage(format, 300, 200), {
+      format,
+      width: 300,
+      height: 200,
+      sizes: [128],
+    });
+    const rec = await waitFor(async () => {
+      const r = await seed.records.get(`upload-${format}1`);
+      return r?.status === 'done' ? r : undefined;
+    }, 30_000);
+    expect(rec.variants.map((v) => v.name)).toEqual(['128.webp', `128.${format}`]);
+    for (const v of rec.variants) {
+      const meta = await sharp(await seed.storage.get(v.key)).metadata();
+      expect([meta.format === 'heif' ? 'avif' : meta.format, meta.width, meta.height]).toEqual([v.format, 128, 85]);
+    }
+  });
+
   it('applies the EXIF orientation and strips metadata', async () => {
     const seed = await start();
     // 300x200 stored, orientation 6 (rotate 90° clockwise): shown 200 wide and 300 high.
