@@ -65,12 +65,13 @@ export function installAuth(app: FastifyInstance, ctx: DashboardContext) {
     return identity;
   }
 
-  async function identify(req: FastifyRequest, reply: FastifyReply): Promise<Identity | undefined> {
+  async function identify(req: FastifyRequest, reply: FastifyReply, mayCreate: boolean): Promise<Identity | undefined> {
     const auth = req.headers.authorization;
     if (!ctx.authDisabled && auth?.toLowerCase().startsWith('basic ')) return fromBasic(req, auth);
     const session = await ctx.sessions.resolve(req.cookies[SESSION_COOKIE]);
     if (ctx.authDisabled) {
       if (session) return { user: session.user, role: 'operator', via: 'auth-disabled', sessionId: session.id };
+      if (!mayCreate) return undefined;
       // No login, but still a session: CSRF tokens need one to be bound to.
       const created = await ctx.sessions.create(LOCAL_USER);
       setSessionCookies(ctx, reply, created.cookie, created.csrfToken);
@@ -87,7 +88,10 @@ export function installAuth(app: FastifyInstance, ctx: DashboardContext) {
   app.addHook('onRequest', async (req, reply) => {
     const cfg = req.routeOptions.config ?? {};
     try {
-      req.identity = cfg.public ? await identify(req, reply).catch(() => undefined) : await identify(req, reply);
+      // Health checks and scrapes must not mint a session each (auth off), nor fail on a bad Basic header.
+      req.identity = cfg.public
+        ? await identify(req, reply, req.url.startsWith('/login')).catch(() => undefined)
+        : await identify(req, reply, true);
     } catch (err) {
       return sendJsonError(reply, err);
     }

@@ -237,8 +237,18 @@ describe('dashboard auth over HTTP', () => {
     }
   });
 
+  it('serves /metrics without ids or payloads, behind a bearer token when one is set', async () => {
+    const app = await t.app({ DASHBOARD_METRICS_TOKEN: 'metrics-token-0123456789' });
+    expect((await app.inject('/metrics')).statusCode).toBe(401);
+    const res = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('bullpen_queue_jobs{queue="images.dead",state="waiting"} 0');
+    expect(res.body).not.toMatch(/upload-|password|session/i);
+  });
+
   it('shows a banner on every page when auth is switched off, and needs no login', async () => {
     const app = await t.app({ DASHBOARD_AUTH_DISABLED: 'true', DASHBOARD_USERS: '', DASHBOARD_SESSION_SECRET: '' });
+    expect((await app.inject('/healthz')).cookies).toEqual([]);
     for (const url of ['/dead-letters', '/audit', '/search', '/board', '/board/queue/images']) {
       const res = await app.inject({ url });
       expect(res.statusCode, url).toBe(200);
