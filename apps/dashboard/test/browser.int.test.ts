@@ -11,15 +11,21 @@ describe('dashboard in a real browser', () => {
   useUsers();
   const t = useDashboardTest();
   let browser: Browser | undefined;
+  let launchError: unknown;
 
+  // Each test fails on its own when Chromium is missing (a failed hook would only mark them skipped).
   beforeAll(async () => {
-    browser = await launchChromium();
+    browser = await launchChromium().catch((err) => {
+      launchError = err;
+      return undefined;
+    });
   });
   afterAll(async () => {
     await browser?.close();
   });
 
   async function serve(): Promise<{ app: FastifyInstance; base: string }> {
+    if (!browser) throw launchError;
     const app = await t.app();
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as { port: number };
