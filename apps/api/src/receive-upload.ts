@@ -9,6 +9,8 @@ export interface ReceivedUpload {
 }
 
 const REPEATABLE = new Set(['sizes']);
+const BUSBOY_MALFORMED =
+  /^(Unexpected end of (form|multipart data)|Malformed part header|Multipart: Boundary not found|Part terminated early)/;
 
 /**
  * Streams the one file of a multipart request into storage's staging area under `maxBytes`, and collects
@@ -73,12 +75,8 @@ function mapMultipartError(err: unknown, maxBytes: number): unknown {
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new ApiError('UPLOAD_NOT_MULTIPART');
     default:
-      // Malformed multipart data (busboy: "Unexpected end of form", "Malformed part header", ...).
-      if (
-        err instanceof Error &&
-        /multipart|boundary|part|form/i.test(err.message) &&
-        !('statusCode' in err && Number(err.statusCode) >= 500)
-      ) {
+      // Malformed multipart data, as busboy words it (its errors carry no code).
+      if (err instanceof Error && !('code' in err) && BUSBOY_MALFORMED.test(err.message)) {
         return new ApiError('UPLOAD_NOT_MULTIPART', `Malformed multipart body: ${err.message.slice(0, 120)}`);
       }
       return err;

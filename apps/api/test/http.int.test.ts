@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+import { LocalStorage } from '@bullpen/storage';
 import { useRedisTest, waitFor } from '@bullpen/test-utils';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -90,5 +92,27 @@ describe('page, operations and documentation', () => {
     expect(res.json().error.code).toBe('SERVICE_OVERLOADED');
     expect(res.headers['retry-after']).toBe('5');
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('answers an unexpected error with a generic 500 and leaks nothing of it', async () => {
+    dir = tempDir();
+    class BrokenStorage extends LocalStorage {
+      override async stage(source: Readable): Promise<never> {
+        source.resume();
+        throw new Error('disk on fire at /secret/path');
+      }
+    }
+    app = await buildApp(apiConfig(t, dir), { storage: new BrokenStorage(dir) });
+    const req = fileUpload(await makeImage('jpeg', 64, 64), 'a.jpg', 'image/jpeg');
+    const res = await app.inject({
+      method: 'POST',
+      url: '/uploads',
+      payload: req.payload,
+      headers: { ...req.headers, 'x-request-id': 'boom-1' },
+    });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({
+      error: { code: 'INTERNAL_ERROR', message: 'Internal server error', requestId: 'boom-1' },
+    });
   });
 });

@@ -204,6 +204,15 @@ describe('POST /uploads refuses bad uploads', () => {
     ['an empty file', 400, 'UPLOAD_EMPTY', async () => fileUpload(Buffer.alloc(0), 'empty.jpg', 'image/jpeg')],
     ['a form without a file', 400, 'UPLOAD_EMPTY', async () => multipart([{ name: 'sizes', data: '128' }])],
     [
+      'a multipart body cut short',
+      415,
+      'UPLOAD_NOT_MULTIPART',
+      async () => {
+        const full = fileUpload(await jpeg(), 'a.jpg', 'image/jpeg');
+        return { payload: full.payload.subarray(0, full.payload.length - 400), headers: full.headers };
+      },
+    ],
+    [
       'a JSON body',
       415,
       'UPLOAD_NOT_MULTIPART',
