@@ -161,7 +161,9 @@ describe('producer and worker', () => {
       'flaky.run': async () => {},
     });
     // A foreign producer writes straight into the queue with plain BullMQ.
-    await producer.queue('greetings').add('greet.send', { payload: { to: 42 }, meta: {} }, { jobId: 'foreign-1', attempts: 5 });
+    await producer
+      .queue('greetings')
+      .add('greet.send', { payload: { to: 42 }, meta: {} }, { jobId: 'foreign-1', attempts: 5 });
     await producer.queue('greetings').add('greet.send', 'not even an object', { jobId: 'foreign-2', attempts: 5 });
     const dlq = producer.queue('greetings.dead');
     const [a, b] = await Promise.all([waitFor(() => dlq.getJob('foreign-1')), waitFor(() => dlq.getJob('foreign-2'))]);
@@ -184,10 +186,14 @@ describe('producer and worker', () => {
     expect(err.code).toBe('QUEUE_FULL');
     expect(err.retryAfterMs).toBeGreaterThan(0);
     expect(await producer.queue('greetings').count()).toBe(3);
-    const worker = createWorker(registry, { 'greet.send': async () => {}, 'flaky.run': async () => {} }, {
-      connection: t.connect('worker'),
-      prefix: t.prefix,
-    });
+    const worker = createWorker(
+      registry,
+      { 'greet.send': async () => {}, 'flaky.run': async () => {} },
+      {
+        connection: t.connect('worker'),
+        prefix: t.prefix,
+      },
+    );
     t.defer(() => worker.close({ deadlineMs: 1000 }));
     await waitFor(async () => (await producer.queue('greetings').count()) === 0);
     await expect(producer.enqueue('flaky.run', { id: 'after' })).resolves.toMatchObject({ deduplicated: false });

@@ -23,9 +23,7 @@ export function openRedisSockets(): net.Socket[] {
   const port = redisPort();
   // biome-ignore lint/suspicious/noExplicitAny: Node keeps this list private.
   const handles = (process as any)._getActiveHandles() as unknown[];
-  return handles.filter(
-    (h): h is net.Socket => h instanceof net.Socket && !h.destroyed && h.remotePort === port,
-  );
+  return handles.filter((h): h is net.Socket => h instanceof net.Socket && !h.destroyed && h.remotePort === port);
 }
 
 /** Deletes every key under `prefix` (SCAN, never KEYS). */
@@ -76,7 +74,11 @@ export function useRedisTest(): RedisTestContext {
 }
 
 /** Polls `fn` until it returns a truthy value, or fails after `timeoutMs`. */
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, label = 'condition'): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  label = 'condition',
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

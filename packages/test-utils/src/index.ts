@@ -1,2 +1,11 @@
-export { deleteKeys, openRedisSockets, type RedisTestContext, testRedisUrl, uniquePrefix, useRedisTest, waitFor } from './fixture.ts';
+export {
+  deleteKeys,
+  openRedisSockets,
+  type RedisTestContext,
+  testRedisUrl,
+  uniquePrefix,
+  useRedisTest,
+  waitFor,
+} from './fixture.ts';
 export { freePort, type RedisServerHandle, type StartRedisOptions, startRedisServer } from './redis-server.ts';
+export { spawnTs, type TsProcess, tsNodeArgs } from './spawn-ts.ts';
