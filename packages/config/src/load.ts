@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { type Config, type Slice, schemas } from './schema.ts';
 
 /** Thrown by `parseConfig` with every bad or missing variable in one message. */
@@ -14,7 +14,10 @@ export class ConfigError extends Error {
 }
 
 /** Parses one slice of the configuration; throws `ConfigError` listing every problem. */
-export function parseConfig<S extends Slice>(slice: S, env: Record<string, string | undefined> = process.env): Config<S> {
+export function parseConfig<S extends Slice>(
+  slice: S,
+  env: Record<string, string | undefined> = process.env,
+): Config<S> {
   // Empty strings count as unset, so `FOO=` in a .env file falls back to the default.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = (schemas[slice] as z.ZodType).safeParse(cleaned);
@@ -30,7 +33,10 @@ export function parseConfig<S extends Slice>(slice: S, env: Record<string, strin
 }
 
 /** For entry files: parses the slice, or prints every problem and exits 1. */
-export function loadConfig<S extends Slice>(slice: S, env: Record<string, string | undefined> = process.env): Config<S> {
+export function loadConfig<S extends Slice>(
+  slice: S,
+  env: Record<string, string | undefined> = process.env,
+): Config<S> {
   try {
     return parseConfig(slice, env);
   } catch (err) {

@@ -140,7 +140,10 @@ export const dashboardSchema = z
     }
     const names = new Set<string>();
     for (const entry of c.DASHBOARD_USERS) {
-      const m = /^([A-Za-z0-9_.@-]{1,64}):(viewer|operator):(scrypt\.\d+\.\d+\.\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(entry);
+      const m =
+        /^([A-Za-z0-9_.@-]{1,64}):(viewer|operator):(scrypt\.\d+\.\d+\.\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(
+          entry,
+        );
       const name = entry.split(':', 1)[0];
       if (!m) {
         ctx.addIssue({

@@ -32,9 +32,9 @@ describe('parseConfig', () => {
 
   it('applies cross-field rules', () => {
     expect(() => parseConfig('redis', { REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).toThrow(/hash tag/);
-    expect(parseConfig('redis', { REDIS_CLUSTER_NODES: '127.0.0.1:7000', BULLPEN_PREFIX: '{bp}' }).REDIS_CLUSTER_NODES).toEqual([
-      '127.0.0.1:7000',
-    ]);
+    expect(
+      parseConfig('redis', { REDIS_CLUSTER_NODES: '127.0.0.1:7000', BULLPEN_PREFIX: '{bp}' }).REDIS_CLUSTER_NODES,
+    ).toEqual(['127.0.0.1:7000']);
     expect(() => parseConfig('dashboard', {})).toThrow(/DASHBOARD_USERS/);
     expect(() => parseConfig('dashboard', { DASHBOARD_AUTH_DISABLED: 'true', NODE_ENV: 'production' })).toThrow(
       /not allowed in production/,

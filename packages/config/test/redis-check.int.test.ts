@@ -9,6 +9,7 @@ describe('checkRedis', () => {
     if (client) {
       await client.config('SET', 'maxmemory-policy', 'noeviction');
       client.disconnect();
+      client = undefined;
     }
   });
 
@@ -26,7 +27,11 @@ describe('checkRedis', () => {
   });
 
   it('refuses an unreachable Redis', async () => {
-    const dead = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const dead = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     dead.on('error', () => {});
     await expect(checkRedis(dead)).rejects.toThrow(/not reachable/);
     dead.disconnect();
