@@ -175,7 +175,14 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       const outcomes: ReplayOutcome[] = [];
       for (const e of entries) outcomes.push(await replayOne(e, dryRun));
       for (const id of missing) {
-        outcomes.push({ id, queue: '', name: '', status: 'refused', code: 'DEAD_LETTER_NOT_FOUND', reason: 'no such letter' });
+        outcomes.push({
+          id,
+          queue: '',
+          name: '',
+          status: 'refused',
+          code: 'DEAD_LETTER_NOT_FOUND',
+          reason: 'no such letter',
+        });
       }
       const replayed = outcomes.filter((o) => o.status !== 'refused').length;
       const refused = outcomes.length - replayed;
@@ -187,7 +194,9 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
           outcome: refused === 0 ? 'ok' : replayed === 0 ? 'refused' : 'partial',
           detail: {
             replayed: outcomes.filter((o) => o.status === 'replayed').map((o) => ({ id: o.id, newJobId: o.newJobId })),
-            refused: outcomes.filter((o) => o.status === 'refused').map((o) => ({ id: o.id, code: o.code, reason: o.reason })),
+            refused: outcomes
+              .filter((o) => o.status === 'refused')
+              .map((o) => ({ id: o.id, code: o.code, reason: o.reason })),
           },
         });
       }
@@ -222,7 +231,11 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       }
       const checked = { payload: parsed.data };
       const at = new Date().toISOString();
-      const letter: DeadLetter = { ...entry.letter, payload: checked.payload, edits: [...(entry.letter.edits ?? []), { actor: opts.actor, at }] };
+      const letter: DeadLetter = {
+        ...entry.letter,
+        payload: checked.payload,
+        edits: [...(entry.letter.edits ?? []), { actor: opts.actor, at }],
+      };
       const job = await queues.get(entry.queue).getJob(id);
       if (!job) throw new DeadLetterNotFoundError(id);
       await job.updateData(letter);
@@ -265,4 +278,3 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     close: () => queues.close(),
   };
 }
-

@@ -30,7 +30,18 @@ export class AuditLog {
 
   async append(entry: Omit<AuditEntry, 'id' | 'at'>): Promise<string> {
     const at = new Date().toISOString();
-    const fields = ['at', at, 'actor', entry.actor, 'action', entry.action, 'ids', JSON.stringify(entry.ids), 'outcome', entry.outcome];
+    const fields = [
+      'at',
+      at,
+      'actor',
+      entry.actor,
+      'action',
+      entry.action,
+      'ids',
+      JSON.stringify(entry.ids),
+      'outcome',
+      entry.outcome,
+    ];
     if (entry.queue) fields.push('queue', entry.queue);
     if (entry.detail) fields.push('detail', JSON.stringify(entry.detail));
     const id = await this.client.xadd(this.key, 'MAXLEN', '~', String(MAX_ENTRIES), '*', ...fields);

@@ -54,9 +54,17 @@ export function buildLetter(job: Job, err: Error): DeadLetter {
   const isEnvelope = data !== null && typeof data === 'object' && 'payload' in data;
   const meta = (isEnvelope && data.meta) || {};
   // BullMQ keeps the stack of each failed attempt so far; this attempt's error comes last.
-  const previous = (job.stacktrace ?? []).filter(Boolean).map((stack, i) => ({ attempt: i + 1, ...parseStack(stack), stack }));
+  const previous = (job.stacktrace ?? [])
+    .filter(Boolean)
+    .map((stack, i) => ({ attempt: i + 1, ...parseStack(stack), stack }));
   const code = errorCode(err) ?? 'JOB_FAILED';
-  const current: AttemptRecord = { attempt: previous.length + 1, name: err.name, message: err.message, code, ...(err.stack ? { stack: err.stack } : {}) };
+  const current: AttemptRecord = {
+    attempt: previous.length + 1,
+    name: err.name,
+    message: err.message,
+    code,
+    ...(err.stack ? { stack: err.stack } : {}),
+  };
   const fp = fingerprint(err.name, err.message);
   return {
     sourceQueue: job.queueName,

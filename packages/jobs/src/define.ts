@@ -8,11 +8,7 @@ export interface Backoff {
 }
 
 /** A job as the registry knows it. Build one with `defineJob`. */
-export interface JobDefinition<
-  N extends string = string,
-  Q extends string = string,
-  S extends z.ZodType = z.ZodType,
-> {
+export interface JobDefinition<N extends string = string, Q extends string = string, S extends z.ZodType = z.ZodType> {
   readonly kind: 'job';
   /** Unique job name, `area.verb` (`image.resize`). */
   readonly name: N;
@@ -113,10 +109,10 @@ export interface Registry<J extends JobDefinition = JobDefinition, E extends Eve
   jobsOf(queue: string): JobDefinition[];
 }
 
-export function defineRegistry<const J extends readonly JobDefinition[], const E extends readonly EventDefinition[] = []>(
-  jobs: J,
-  events?: E,
-): Registry<J[number], E[number]> {
+export function defineRegistry<
+  const J extends readonly JobDefinition[],
+  const E extends readonly EventDefinition[] = [],
+>(jobs: J, events?: E): Registry<J[number], E[number]> {
   const jobMap: Record<string, JobDefinition> = {};
   for (const j of jobs) {
     if (jobMap[j.name]) throw new TypeError(`job "${j.name}" is defined twice`);

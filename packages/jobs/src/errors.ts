@@ -45,7 +45,10 @@ export class JobPayloadInvalidError extends BullpenError {
 
 /** A job or event name the registry does not know. */
 export class JobUnknownError extends BullpenError {
-  constructor(readonly jobName: string, kind: 'job' | 'event' = 'job') {
+  constructor(
+    readonly jobName: string,
+    kind: 'job' | 'event' = 'job',
+  ) {
     super(kind === 'job' ? JobErrorCode.JOB_UNKNOWN : JobErrorCode.EVENT_UNKNOWN, `Unknown ${kind} "${jobName}"`);
   }
 }

@@ -1,16 +1,52 @@
-export { createJobAdmin, type ActionOptions, type FoundJob, type JobAdmin, type LetterTarget, type ReplayOutcome, type ReplayReport } from './admin.ts';
+export {
+  type ActionOptions,
+  createJobAdmin,
+  type FoundJob,
+  type JobAdmin,
+  type LetterTarget,
+  type ReplayOutcome,
+  type ReplayReport,
+} from './admin.ts';
 export { type AuditAction, type AuditEntry, AuditLog } from './audit.ts';
-export { type BacklogOptions, BacklogGuard } from './backlog.ts';
-export { closeRedis, type ConnectionRole, createRedisConnection, type RedisClient, type RedisTarget } from './connection.ts';
-export { type DeadLetter, type DeadLetterEntry, type LetterFilter, type LetterGroup, groupLetters } from './dead-letter.ts';
+export { BacklogGuard, type BacklogOptions } from './backlog.ts';
+export * from './catalog/index.ts';
+export {
+  type ConnectionRole,
+  closeRedis,
+  createRedisConnection,
+  type RedisClient,
+  type RedisTarget,
+} from './connection.ts';
+export {
+  type DeadLetter,
+  type DeadLetterEntry,
+  groupLetters,
+  type LetterFilter,
+  type LetterGroup,
+} from './dead-letter.ts';
 export * from './define.ts';
-export { type Envelope, type JobMeta, envelopeSchema } from './envelope.ts';
+export { type Envelope, envelopeSchema, type JobMeta } from './envelope.ts';
 export * from './errors.ts';
 export { deadLetterQueueName, isDeadLetterQueue, jobIdFor } from './keys.ts';
 export { Ledger } from './ledger.ts';
 export { createLogger, type Logger, type LoggerOptions, logFormatFor, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
-export { type BulkItem, createProducer, type EnqueueOptions, type EnqueueResult, type Producer, type ProducerOptions, type PublishResult } from './producer.ts';
+export {
+  type BulkItem,
+  createProducer,
+  type EnqueueOptions,
+  type EnqueueResult,
+  type Producer,
+  type ProducerOptions,
+  type PublishResult,
+} from './producer.ts';
 export { QueueSet } from './queues.ts';
-export { type BullpenWorker, createWorker, type Handler, type HandlerMap, type JobContext, type WorkerOptions, WorkerShuttingDownError } from './worker.ts';
-export * from './catalog/index.ts';
+export {
+  type BullpenWorker,
+  createWorker,
+  type Handler,
+  type HandlerMap,
+  type JobContext,
+  type WorkerOptions,
+  WorkerShuttingDownError,
+} from './worker.ts';

@@ -50,7 +50,11 @@ export class Ledger {
 
   private async write(id: string, field: string, value: unknown): Promise<void> {
     const key = this.keys.ledger(id);
-    const replies = await this.client.multi().hset(key, field, JSON.stringify(value ?? null)).expire(key, this.ttlSeconds).exec();
+    const replies = await this.client
+      .multi()
+      .hset(key, field, JSON.stringify(value ?? null))
+      .expire(key, this.ttlSeconds)
+      .exec();
     const failed = replies?.find(([err]) => err)?.[0];
     if (!replies || failed) throw failed ?? new Error('ledger write aborted');
   }

@@ -1,5 +1,5 @@
-import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { Queue } from 'bullmq';
+import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 
 const LABELS = ['queue', 'job'] as const;
 
@@ -44,7 +44,12 @@ export function createMetrics(register: PromRegistry = new PromRegistry()): JobM
   void depth;
   return {
     register,
-    enqueued: new Counter({ name: 'bullpen_jobs_enqueued_total', help: 'Jobs enqueued', labelNames: LABELS, registers: [register] }),
+    enqueued: new Counter({
+      name: 'bullpen_jobs_enqueued_total',
+      help: 'Jobs enqueued',
+      labelNames: LABELS,
+      registers: [register],
+    }),
     deduplicated: new Counter({
       name: 'bullpen_jobs_deduplicated_total',
       help: 'Enqueues answered with an existing job (same idempotency key)',
@@ -57,15 +62,30 @@ export function createMetrics(register: PromRegistry = new PromRegistry()): JobM
       labelNames: ['queue', 'job', 'code'],
       registers: [register],
     }),
-    completed: new Counter({ name: 'bullpen_jobs_completed_total', help: 'Jobs completed', labelNames: LABELS, registers: [register] }),
-    failed: new Counter({ name: 'bullpen_jobs_failed_total', help: 'Failed attempts', labelNames: LABELS, registers: [register] }),
+    completed: new Counter({
+      name: 'bullpen_jobs_completed_total',
+      help: 'Jobs completed',
+      labelNames: LABELS,
+      registers: [register],
+    }),
+    failed: new Counter({
+      name: 'bullpen_jobs_failed_total',
+      help: 'Failed attempts',
+      labelNames: LABELS,
+      registers: [register],
+    }),
     deadLettered: new Counter({
       name: 'bullpen_jobs_dead_lettered_total',
       help: 'Jobs written to a dead-letter queue',
       labelNames: ['queue', 'job', 'code'],
       registers: [register],
     }),
-    replayed: new Counter({ name: 'bullpen_jobs_replayed_total', help: 'Dead letters replayed', labelNames: LABELS, registers: [register] }),
+    replayed: new Counter({
+      name: 'bullpen_jobs_replayed_total',
+      help: 'Dead letters replayed',
+      labelNames: LABELS,
+      registers: [register],
+    }),
     processingSeconds: new Histogram({
       name: 'bullpen_job_processing_seconds',
       help: 'Handler time per attempt',

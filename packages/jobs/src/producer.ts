@@ -83,7 +83,10 @@ interface Prepared {
 /** Creates a producer: typed enqueue by job name, validated before anything touches Redis. */
 export function createProducer<R extends Registry>(registry: R, options: ProducerOptions): Producer<R> {
   const queues = new QueueSet(options.connection, options.prefix);
-  const guard = new BacklogGuard({ cap: options.maxBacklog ?? Number.POSITIVE_INFINITY, refreshMs: options.backlogRefreshMs });
+  const guard = new BacklogGuard({
+    cap: options.maxBacklog ?? Number.POSITIVE_INFINITY,
+    refreshMs: options.backlogRefreshMs,
+  });
   const keys = frameworkKeys(options.prefix);
   const { metrics } = options;
   const client = options.connection;
@@ -222,7 +225,12 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
       const eventId = opts.eventId ?? event.idempotencyKey?.(parsed.data) ?? randomUUID();
       // Every subscriber payload is checked before anything is written: all or none.
       const prepared = event.subscribers.map((s) =>
-        prepare(s.job.name, s.map ? s.map(parsed.data) : parsed.data, { idempotencyKey: `evt-${eventId}`, requestId: opts.requestId }, { eventId }),
+        prepare(
+          s.job.name,
+          s.map ? s.map(parsed.data) : parsed.data,
+          { idempotencyKey: `evt-${eventId}`, requestId: opts.requestId },
+          { eventId },
+        ),
       );
       const key = keys.event(eventId);
       // Record the event first; a crash after this leaves it pending, and resumePendingEvents finishes it.
@@ -247,7 +255,11 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
         }
         throw err;
       }
-      await client.multi().hset(key, 'status', 'done').expire(key, 7 * 24 * 3600).exec();
+      await client
+        .multi()
+        .hset(key, 'status', 'done')
+        .expire(key, 7 * 24 * 3600)
+        .exec();
       await client.zrem(keys.pendingEvents, eventId);
       return { eventId, jobs: results, deduplicated: false };
     },

@@ -145,7 +145,10 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     }
     lettered.add(job.id!);
     metrics?.deadLettered.inc({ queue: job.queueName, job: job.name, code: letter.code });
-    log.warn({ code: letter.code, fingerprint: letter.fingerprint, attempts: letter.attempts.length }, 'job.dead_lettered');
+    log.warn(
+      { code: letter.code, fingerprint: letter.fingerprint, attempts: letter.attempts.length },
+      'job.dead_lettered',
+    );
     if (options.onDeadLetter) {
       try {
         await options.onDeadLetter(letter);
@@ -155,7 +158,13 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     }
   }
 
-  async function run(job: Job, token: string | undefined, bullSignal: AbortSignal | undefined, log: Logger, meta: JobMeta) {
+  async function run(
+    job: Job,
+    token: string | undefined,
+    bullSignal: AbortSignal | undefined,
+    log: Logger,
+    meta: JobMeta,
+  ) {
     const def = jobs[job.name];
     const handler = def && def.queue === job.queueName ? table[job.name] : undefined;
     if (!def || !handler) throw new UnknownQueuedJobError(job.name);
