@@ -7,11 +7,10 @@ import { crc32 } from 'node:zlib';
 import { type ApiConfig, parseConfig } from '@bullpen/config';
 import { closeRedis, createProducer, createRedisConnection, type RedisClient, registry } from '@bullpen/jobs';
 import type { RedisTestContext } from '@bullpen/test-utils';
-import { waitFor } from '@bullpen/test-utils';
+import { tsNodeArgs, waitFor } from '@bullpen/test-utils';
 import sharp from 'sharp';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 
 export function tempDir(label = 'api'): string {
   return mkdtempSync(path.join(tmpdir(), `bullpen-${label}-`));
@@ -142,9 +141,9 @@ export interface Child {
   exited: Promise<number | string>;
 }
 
-/** Runs an app's `src/main.ts` with tsx as a real child process. */
+/** Runs an app's `src/main.ts` as one real child process (killing its pid kills the app). */
 export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): Child {
-  const proc = spawn(TSX, [path.join(ROOT, `apps/${app}/src/main.ts`)], {
+  const proc = spawn(process.execPath, tsNodeArgs(path.join(ROOT, `apps/${app}/src/main.ts`)), {
     cwd: path.join(ROOT, `apps/${app}`),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

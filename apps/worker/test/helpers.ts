@@ -14,10 +14,10 @@ import {
 } from '@bullpen/jobs';
 import { LocalStorage, type UploadRecord, UploadRecords, uploadKeys } from '@bullpen/storage';
 import type { RedisTestContext } from '@bullpen/test-utils';
+import { tsNodeArgs } from '@bullpen/test-utils';
 import sharp from 'sharp';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 
 export function tempDir(label = 'worker'): string {
   return mkdtempSync(path.join(tmpdir(), `bullpen-${label}-`));
@@ -165,9 +165,9 @@ export interface Child {
   exited: Promise<number | string>;
 }
 
-/** Runs the worker's `src/main.ts` with tsx as a real child process. */
+/** Runs the worker's `src/main.ts` as one real child process (killing its pid kills the app). */
 export function spawnWorker(env: Record<string, string>): Child {
-  const proc = spawn(TSX, [path.join(ROOT, 'apps/worker/src/main.ts')], {
+  const proc = spawn(process.execPath, tsNodeArgs(path.join(ROOT, 'apps/worker/src/main.ts')), {
     cwd: path.join(ROOT, 'apps/worker'),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
