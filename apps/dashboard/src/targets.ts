@@ -1,4 +1,11 @@
-import type { DeadLetterEntry, LetterFilter, LetterGroup, LetterTarget, Registry } from '@bullpen/jobs';
+import {
+  type DeadLetterEntry,
+  deadLetterQueueName,
+  type LetterFilter,
+  type LetterGroup,
+  type LetterTarget,
+  type Registry,
+} from '@bullpen/jobs';
 import { z } from 'zod';
 import { requestInvalid } from './errors.ts';
 
@@ -65,10 +72,10 @@ export function filterFromQuery(registry: Registry, q: Record<string, unknown>):
 
 /** A letter as the API shows it: its source queue, its dead-letter queue, and the letter. */
 export function letterView(e: DeadLetterEntry) {
-  return { id: e.id, queue: e.letter.sourceQueue, deadLetterQueue: e.queue, ...e.letter };
+  return { id: e.id, queue: e.queue, deadLetterQueue: e.deadQueue, ...e.letter };
 }
 
-/** A group with its source queue named (the framework names the dead-letter queue). */
-export function groupView(registry: Registry, g: LetterGroup) {
-  return { ...g, queue: sourceQueue(registry, g.queue) ?? g.queue, deadLetterQueue: g.queue };
+/** A group with its dead-letter queue named too. */
+export function groupView(g: LetterGroup) {
+  return { ...g, deadLetterQueue: deadLetterQueueName(g.queue) };
 }

@@ -9,6 +9,7 @@ import {
   type LetterFilter,
   type LetterGroup,
   listLetters,
+  SCAN_MAX,
 } from './dead-letter.ts';
 import type { JobDefinition, Registry } from './define.ts';
 import { type Envelope, ledgerIdFor } from './envelope.ts';
@@ -99,19 +100,26 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       }
       return { entries, missing };
     }
-    return { entries: await listLetters(deadQueues(target.queue), target), missing: [] };
+    return { entries: await listLetters(deadQueues(target.queue), { limit: SCAN_MAX, ...target }), missing: [] };
+  }
+
+  /** The source queue of an action, when all its letters share one. */
+  function auditQueue(entries: DeadLetterEntry[]): { queue?: string } {
+    const names = new Set(entries.map((e) => e.queue));
+    return names.size === 1 ? { queue: [...names][0]! } : {};
   }
 
   async function findLetter(id: string, queue?: string): Promise<DeadLetterEntry | undefined> {
     for (const q of deadQueues(queue)) {
       const job = await q.getJob(id);
-      if (job) return { id, queue: q.name, letter: job.data as DeadLetter };
+      if (job)
+        return { id, queue: (job.data as DeadLetter).sourceQueue, deadQueue: q.name, letter: job.data as DeadLetter };
     }
     return undefined;
   }
 
   async function removeLetter(entry: DeadLetterEntry) {
-    await queues.get(entry.queue).remove(entry.id);
+    await queues.get(entry.deadQueue).remove(entry.id);
   }
 
   function check(letter: DeadLetter): { def: JobDefinition; payload: unknown } | { code: string; reason: string } {
@@ -190,6 +198,7 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
         await audit.append({
           actor: opts.actor,
           action: 'replay',
+          ...auditQueue(entries),
           ids: outcomes.map((o) => o.id),
           outcome: refused === 0 ? 'ok' : replayed === 0 ? 'refused' : 'partial',
           detail: {
@@ -208,7 +217,13 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       const { entries } = await resolve(target);
       for (const e of entries) await removeLetter(e);
       const discarded = entries.map((e) => e.id);
-      await audit.append({ actor: opts.actor, action: 'discard', ids: discarded, outcome: 'ok' });
+      await audit.append({
+        actor: opts.actor,
+        action: 'discard',
+        ...auditQueue(entries),
+        ids: discarded,
+        outcome: 'ok',
+      });
       return { discarded };
     },
 
@@ -236,7 +251,7 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
         payload: checked.payload,
         edits: [...(entry.letter.edits ?? []), { actor: opts.actor, at }],
       };
-      const job = await queues.get(entry.queue).getJob(id);
+      const job = await queues.get(entry.deadQueue).getJob(id);
       if (!job) throw new DeadLetterNotFoundError(id);
       await job.updateData(letter);
       await audit.append({ actor: opts.actor, action: 'edit', ids: [id], queue: entry.queue, outcome: 'ok' });
@@ -251,9 +266,15 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
         for (const qname of [queue, deadLetterQueueName(queue)]) {
           const q = queues.get(qname);
           for (const id of candidates) {
-            for (const candidate of [id, ...[1, 2, 3].map((n) => `${id}-r${n}`)]) {
+            // The job itself, then its replays (-r1, -r2, ...) until one is missing.
+            for (let n = 0; n < 1000; n++) {
+              const candidate = n === 0 ? id : `${id}-r${n}`;
               const job: Job | undefined = await q.getJob(candidate);
-              if (!job || seen.has(`${qname}/${job.id}`)) continue;
+              if (!job) {
+                if (n > 0) break;
+                continue;
+              }
+              if (seen.has(`${qname}/${job.id}`)) continue;
               seen.add(`${qname}/${job.id}`);
               const dead = qname !== queue;
               const meta = dead ? (job.data as DeadLetter).meta : ((job.data as Envelope).meta ?? {});

@@ -37,7 +37,10 @@ export interface DeadLetter {
 /** A letter as listed: the letter and where it is. */
 export interface DeadLetterEntry {
   id: string;
+  /** The source queue (`images`): what filters and targets take. */
   queue: string;
+  /** The dead-letter queue holding it (`images.dead`). */
+  deadQueue: string;
   letter: DeadLetter;
 }
 
@@ -102,7 +105,7 @@ export interface LetterFilter {
   fingerprint?: string;
   /** Case-insensitive text in the final error message. */
   messageContains?: string;
-  /** At most this many (default 1000). */
+  /** At most this many (listing: default 1000; replay and discard: every match). */
   limit?: number;
 }
 
@@ -113,9 +116,11 @@ export function matches(letter: DeadLetter, f: LetterFilter): boolean {
   return true;
 }
 
+const sourceQueueOf = (deadQueue: string) => deadQueue.replace(/\.dead$/, '');
+
 const PAGE = 500;
 /** Letters are read in pages, never more than this many per queue in one call. */
-const SCAN_MAX = 20_000;
+export const SCAN_MAX = 20_000;
 
 /** Lists letters, newest first, across the given dead-letter queues. */
 export async function listLetters(deadQueues: Queue[], f: LetterFilter = {}): Promise<DeadLetterEntry[]> {
@@ -127,7 +132,7 @@ export async function listLetters(deadQueues: Queue[], f: LetterFilter = {}): Pr
       for (const j of jobs) {
         if (!j) continue;
         const letter = j.data as DeadLetter;
-        if (matches(letter, f)) out.push({ id: j.id!, queue: q.name, letter });
+        if (matches(letter, f)) out.push({ id: j.id!, queue: sourceQueueOf(q.name), deadQueue: q.name, letter });
         if (out.length >= limit) break;
       }
       if (jobs.length < PAGE) break;

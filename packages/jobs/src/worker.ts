@@ -124,6 +124,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   const ledger = new Ledger(conn, options.prefix, options.ledgerTtlSeconds ?? 7 * 24 * 3600);
   const active = new Map<string, Active>();
   const lettered = new Set<string>();
+  const handBack: { queue: string; id: string; token: string }[] = [];
   let closing: Promise<{ handedBack: number }> | undefined;
 
   async function deadLetter(job: Job, err: Error, log: Logger): Promise<void> {
@@ -225,8 +226,9 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       return result;
     } catch (err) {
       if (controller.signal.aborted && controller.signal.reason instanceof WorkerShuttingDownError && token) {
-        // Handed back at once, without spending an attempt; another worker takes it.
-        await job.moveToWait(token);
+        // Handed back by close() once the BullMQ workers are closed (else this worker would fetch it again);
+        // no attempt is spent.
+        handBack.push({ queue: job.queueName, id: job.id!, token });
         log.warn('job.handed_back');
         throw new WaitingError();
       }
@@ -323,6 +325,15 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
           ]);
         }
         await Promise.all(workers.map((w) => w.close(timedOut).catch(() => {})));
+        // Our locks are still held: release them and put the jobs back at the head of the wait list.
+        for (const { queue, id, token } of handBack.splice(0)) {
+          try {
+            const job = await queues.get(queue).getJob(id);
+            await job?.moveToWait(token);
+          } catch (err) {
+            logger.warn({ err, queue, jobId: id }, 'job.hand_back_failed');
+          }
+        }
         await queues.close();
         return { handedBack };
       })();

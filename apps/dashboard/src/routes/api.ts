@@ -30,7 +30,7 @@ export function apiRoutes(app: FastifyInstance, ctx: DashboardContext) {
 
   app.get('/api/dead-letters/groups', async (req) => {
     const groups = await admin.groupDeadLetters(filterFromQuery(registry, req.query as Record<string, unknown>));
-    return { groups: groups.map((g) => groupView(registry, g)) };
+    return { groups: groups.map((g) => groupView(g)) };
   });
 
   app.get('/api/dead-letters/:queue/:id', async (req) => {

@@ -64,7 +64,7 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
   app.get('/dead-letters', async (req, reply) => {
     const query = req.query as Record<string, string>;
     const filter = filterFromQuery(registry, query);
-    const groups = (await admin.groupDeadLetters(filter)).map((g) => groupView(registry, g));
+    const groups = (await admin.groupDeadLetters(filter)).map((g) => groupView(g));
     const byName = new Map<string, { queue: string; count: number }>();
     for (const g of groups) {
       const k = `${g.queue}\u0000${g.name}`;
