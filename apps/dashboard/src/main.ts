@@ -1,5 +1,12 @@
-import { checkRedis, loadConfig } from '@bullpen/config';
-import { closeRedis, createLogger, createRedisConnection, logFormatFor } from '@bullpen/jobs';
+import { loadConfig } from '@bullpen/config';
+import {
+  checkRedisOrExit,
+  closeRedis,
+  createLogger,
+  createRedisConnection,
+  logFormatFor,
+  onShutdownSignals,
+} from '@bullpen/jobs';
 import { buildApp } from './app.ts';
 import { AUTH_OFF_TEXT } from './layout.ts';
 
@@ -14,40 +21,22 @@ async function main() {
     logger.warn('dashboard.auth_disabled');
   }
   const connection = createRedisConnection(config, 'admin');
-  if (config.REDIS_CHECK) {
-    try {
-      await checkRedis(connection);
-    } catch (err) {
-      process.stderr.write(`${(err as Error).message}\n`);
-      await closeRedis(connection);
-      process.exit(1);
-    }
-  }
+  await checkRedisOrExit(config, connection);
   const app = await buildApp(config, { connection, logger });
   await app.listen({ host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT });
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'dashboard.stopping');
-    const deadline = setTimeout(() => {
-      logger.error('dashboard.shutdown_timeout');
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS);
-    deadline.unref();
-    try {
+  onShutdownSignals(
+    async (signal) => {
+      logger.info({ signal }, 'dashboard.stopping');
       await app.close();
       await closeRedis(connection);
       logger.info('dashboard.stopped');
-      process.exit(0);
-    } catch (err) {
-      logger.error({ err }, 'dashboard.shutdown_failed');
-      process.exit(1);
-    }
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+    },
+    {
+      deadlineMs: SHUTDOWN_DEADLINE_MS,
+      onForcedExit: (reason, err) => logger.error({ reason, err }, 'dashboard.forced_exit'),
+    },
+  );
 }
 
 main().catch((err) => {

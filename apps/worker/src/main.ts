@@ -1,20 +1,10 @@
-import { checkRedis, loadConfig } from '@bullpen/config';
-import { closeRedis, createRedisConnection } from '@bullpen/jobs';
+import { loadConfig } from '@bullpen/config';
+import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs';
 import { buildWorker, configureSharp } from './app.ts';
 
 const config = loadConfig('worker');
 
-if (config.REDIS_CHECK) {
-  const probe = createRedisConnection(config, 'admin');
-  try {
-    await checkRedis(probe);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  } finally {
-    await closeRedis(probe);
-  }
-}
+await checkRedisOrExit(config);
 
 const sharpThreads = configureSharp(config);
 const app = await buildWorker(config);
@@ -24,23 +14,16 @@ app.logger.info(
   'worker.started',
 );
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) {
-    // A second signal: stop now; active jobs are redelivered after their lock expires.
-    app.logger.warn({ signal }, 'worker.forced_exit');
-    process.exit(1);
-  }
-  stopping = true;
-  app.logger.info({ signal, graceMs: config.WORKER_SHUTDOWN_GRACE_MS }, 'worker.stopping');
-  try {
+onShutdownSignals(
+  async (signal) => {
+    app.logger.info({ signal, graceMs: config.WORKER_SHUTDOWN_GRACE_MS }, 'worker.stopping');
+    // Active jobs finish within the grace period; the rest are handed back to the queue.
     const { handedBack } = await app.close();
     app.logger.info({ handedBack }, 'worker.stopped');
-    process.exit(0);
-  } catch (err) {
-    app.logger.error({ err }, 'worker.shutdown_failed');
-    process.exit(1);
-  }
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+  },
+  {
+    deadlineMs: config.WORKER_SHUTDOWN_GRACE_MS + 10_000,
+    // A second signal stops at once: active jobs are redelivered after their lock expires.
+    onForcedExit: (reason, err) => app.logger.warn({ reason, err }, 'worker.forced_exit'),
+  },
+);

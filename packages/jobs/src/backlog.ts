@@ -41,16 +41,27 @@ export class BacklogGuard {
 
   /** Throws `QueueFullError` when `n` more jobs would pass the cap; otherwise reserves them. */
   async admit(queue: Queue, n = 1): Promise<void> {
+    const s = await this.check(queue, n);
+    if (s) {
+      s.count += n;
+      s.added += n;
+    }
+  }
+
+  /** Throws `QueueFullError` when `n` more jobs would pass the cap, reserving nothing. */
+  async assertRoom(queue: Queue, n = 1): Promise<void> {
+    await this.check(queue, n);
+  }
+
+  private async check(queue: Queue, n: number): Promise<State | undefined> {
     const cap = this.capOf(queue.name);
-    if (!Number.isFinite(cap)) return;
+    if (!Number.isFinite(cap)) return undefined;
     let s = this.states.get(queue.name);
-    const now = Date.now();
-    if (!s || now - s.at > this.refreshMs || s.count + n > cap * 0.9) {
+    if (!s || Date.now() - s.at > this.refreshMs || s.count + n > cap * 0.9) {
       s = await this.refresh(queue);
     }
     if (s.count + n > cap) throw new QueueFullError(queue.name, s.count, cap, this.retryAfter(s, cap, n));
-    s.count += n;
-    s.added += n;
+    return s;
   }
 
   /** Gives back a reservation whose enqueue failed. */

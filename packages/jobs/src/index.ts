@@ -31,6 +31,7 @@ export { deadLetterQueueName, isDeadLetterQueue, jobIdFor } from './keys.ts';
 export { Ledger } from './ledger.ts';
 export { createLogger, type Logger, type LoggerOptions, logFormatFor, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
+export { checkRedisOrExit, onShutdownSignals, type ShutdownOptions } from './process.ts';
 export {
   type BulkItem,
   createProducer,

@@ -64,6 +64,11 @@ export interface Producer<R extends Registry> {
     payload: EventPayloadInput<R, N>,
     opts?: { eventId?: string; requestId?: string },
   ): Promise<PublishResult>;
+  /**
+   * Throws `QueueFullError` when the job's queue has no room, reserving nothing: lets a caller refuse
+   * early (before receiving an upload, say). `enqueue` checks again.
+   */
+  assertRoom(name: JobName<R>): Promise<void>;
   /** Finishes publishes that a crash interrupted (events recorded but not all jobs enqueued). */
   resumePendingEvents(olderThanMs?: number): Promise<number>;
   /** The BullMQ queue behind a registry queue name. */
@@ -200,6 +205,16 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
   const producer: Producer<R> = {
     queues,
     queue: (name) => queues.get(name),
+
+    async assertRoom(name) {
+      const def = jobs[name];
+      if (!def) throw new JobUnknownError(name);
+      try {
+        await guard.assertRoom(queues.get(def.queue));
+      } catch (err) {
+        refused({ def }, err);
+      }
+    },
 
     enqueue(name, payload, opts) {
       let p: Prepared;

@@ -185,6 +185,7 @@ describe('producer and worker', () => {
     expect(err).toBeInstanceOf(QueueFullError);
     expect(err.code).toBe('QUEUE_FULL');
     expect(err.retryAfterMs).toBeGreaterThan(0);
+    await expect(producer.assertRoom('flaky.run')).rejects.toBeInstanceOf(QueueFullError);
     expect(await producer.queue('greetings').count()).toBe(3);
     const worker = createWorker(
       registry,
@@ -196,6 +197,7 @@ describe('producer and worker', () => {
     );
     t.defer(() => worker.close({ deadlineMs: 1000 }));
     await waitFor(async () => (await producer.queue('greetings').count()) === 0);
+    await producer.assertRoom('flaky.run');
     await expect(producer.enqueue('flaky.run', { id: 'after' })).resolves.toMatchObject({ deduplicated: false });
   });
 

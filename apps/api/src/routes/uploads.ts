@@ -75,6 +75,8 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
       if (rawKey !== undefined && (idemKey === undefined || !isValidIdempotencyKey(idemKey))) {
         throw new ApiError('IDEMPOTENCY_KEY_INVALID');
       }
+      // Refuse before reading the body when the queue is full: a burst against a full queue writes nothing.
+      await producer.assertRoom('image.resize');
       const { staged, fields } = await receiveUpload(req, storage, opts.maxBytes);
       let claimed = false;
       let committed: string | undefined;
