@@ -31,8 +31,12 @@ const dirs = ['packages', 'apps'].flatMap((group) =>
     : [],
 );
 
+// CI sets VITEST_JSON_REPORT to a path: the run also writes a JSON report there, for its summary line.
+const jsonReport = process.env.VITEST_JSON_REPORT;
+
 export default defineConfig({
   test: {
+    reporters: jsonReport ? ['default', ['json', { outputFile: jsonReport }]] : ['default'],
     projects: dirs.map((dir) => ({
       test: {
         name: path.basename(dir),
