@@ -1,0 +1,41 @@
+# One image per app, from this one file:
+#   docker build --build-arg APP=api -t bullpen-api .        (api | worker | dashboard)
+# docker-compose.yml builds all three. The apps run their TypeScript as source with tsx (a runtime
+# dependency of each app); the workspace packages they use are copied in as source by `pnpm deploy`.
+
+ARG NODE_IMAGE=node:20-slim
+
+# ---- build: install the workspace from the lockfile, then deploy one app with production deps only ----
+FROM ${NODE_IMAGE} AS build
+ENV CI=true
+RUN npm install -g pnpm@12.4.2 && npm cache clean --force
+WORKDIR /repo
+# Manifests first, so that the install layer is reused while only source files change.
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+COPY apps/api/package.json apps/api/
+COPY apps/worker/package.json apps/worker/
+COPY apps/dashboard/package.json apps/dashboard/
+COPY packages/config/package.json packages/config/
+COPY packages/jobs/package.json packages/jobs/
+COPY packages/storage/package.json packages/storage/
+COPY packages/test-utils/package.json packages/test-utils/
+RUN pnpm install --frozen-lockfile
+COPY . .
+ARG APP
+RUN test -n "$APP" || (echo 'build with --build-arg APP=api|worker|dashboard' >&2; exit 1)
+# /out: the app's files and a node_modules of its production dependencies (workspace packages copied in).
+RUN pnpm --filter "@bullpen/${APP}" deploy --prod /out
+
+# ---- runtime: slim Node, no pnpm, no dev dependencies, a non-root user ----
+FROM ${NODE_IMAGE} AS runtime
+ARG APP
+ENV NODE_ENV=production \
+    STORAGE_DIR=/data/storage \
+    BULLPEN_APP=${APP}
+WORKDIR /app
+# The storage folder exists in the image owned by `node`, so a fresh named volume mounted there is writable.
+RUN mkdir -p /data/storage && chown -R node:node /data
+COPY --from=build --chown=node:node /out ./
+USER node
+# One process: its pid is the program's, and it gets SIGTERM itself (compose adds an init for reaping).
+CMD ["node", "--import", "tsx", "src/main.ts"]
