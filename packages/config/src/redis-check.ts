@@ -37,7 +37,10 @@ function versionAtLeast(v: string, min: number[]): boolean {
 export async function checkRedis(client: Redis | Cluster): Promise<{ version: string; policy: string }> {
   let info: Record<string, string>;
   try {
+    // A cluster client knows its masters only once connected: the ping waits for that.
+    await client.ping();
     const nodes = 'nodes' in client && typeof client.nodes === 'function' ? client.nodes('master') : [client];
+    if (nodes.length === 0) throw new Error('the cluster reports no masters');
     const texts = await Promise.all(nodes.map((n) => (n as Redis).info()));
     info = parseInfo(texts.join('\n'));
     // Every master must pass; report the first that does not.

@@ -47,6 +47,7 @@ export function createRedisConnection(target: RedisTarget | string, role: Connec
     return new Cluster(nodes, {
       redisOptions: {
         ...base,
+        ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
         username: url.username || undefined,
         password: url.password ? decodeURIComponent(url.password) : undefined,
       },

@@ -30,7 +30,12 @@ export function loggerOptions(opts: LoggerOptions): pino.LoggerOptions {
     level: opts.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     ...(opts.format === 'pretty'
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } }
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss.l' },
+          },
+        }
       : {}),
   };
 }
