@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +6,7 @@ import { crc32 } from 'node:zlib';
 import { type ApiConfig, parseConfig } from '@bullpen/config';
 import { closeRedis, createProducer, createRedisConnection, type RedisClient, registry } from '@bullpen/jobs';
 import type { RedisTestContext } from '@bullpen/test-utils';
-import { tsNodeArgs, waitFor } from '@bullpen/test-utils';
+import { spawnTs, type TsProcess, waitFor } from '@bullpen/test-utils';
 import sharp from 'sharp';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -134,38 +133,20 @@ export async function scanKeys(client: RedisClient, pattern: string): Promise<st
   return out;
 }
 
-export interface Child {
-  proc: ChildProcess;
-  output(): string;
-  /** Resolves with the exit code (or the signal name). */
-  exited: Promise<number | string>;
-}
+/** A real app process: `child`, `output()`, `exited`, `kill()` (see spawnTs). */
+export type Child = TsProcess;
 
 /** Runs an app's `src/main.ts` as one real child process (killing its pid kills the app). */
 export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, tsNodeArgs(path.join(ROOT, `apps/${app}/src/main.ts`)), {
+  return spawnTs(path.join(ROOT, `apps/${app}/src/main.ts`), {
     cwd: path.join(ROOT, `apps/${app}`),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { NODE_ENV: 'test', LOG_FORMAT: 'json', ...env },
   });
-  let out = '';
-  proc.stdout?.on('data', (d) => {
-    out += d;
-  });
-  proc.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | string>((resolve) =>
-    proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-  );
-  return { proc, output: () => out, exited };
 }
 
 /** Stops a child (SIGKILL) when it still runs, and waits for it. */
 export async function stopChild(child: Child | undefined): Promise<void> {
-  if (!child) return;
-  if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
-  await child.exited;
+  await child?.kill();
 }
 
 export async function waitForHttp(url: string, timeoutMs = 20_000): Promise<void> {

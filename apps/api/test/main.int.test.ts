@@ -44,7 +44,7 @@ describe('the API as a real process', () => {
     expect(((await tooBig.json()) as { error: { code: string } }).error.code).toBe('UPLOAD_TOO_LARGE');
     expect(filesUnder(dir)).toEqual([`uploads/${uploadId}/original`]);
 
-    api.proc.kill('SIGTERM');
+    api.child.kill('SIGTERM');
     expect(await api.exited).toBe(0);
     expect(api.output()).toContain('"msg":"api.stopped"');
     expect(api.output()).toContain('"requestId":"main-1"');

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,8 +12,7 @@ import {
   registry,
 } from '@bullpen/jobs';
 import { LocalStorage, type UploadRecord, UploadRecords, uploadKeys } from '@bullpen/storage';
-import type { RedisTestContext } from '@bullpen/test-utils';
-import { tsNodeArgs } from '@bullpen/test-utils';
+import { type RedisTestContext, spawnTs, type TsProcess } from '@bullpen/test-utils';
 import sharp from 'sharp';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -159,34 +157,17 @@ export function seeder(t: RedisTestContext, dir: string): Seeder {
   };
 }
 
-export interface Child {
-  proc: ChildProcess;
-  output(): string;
-  exited: Promise<number | string>;
-}
+/** A real worker process: `child`, `output()`, `exited`, `kill()` (see spawnTs). */
+export type Child = TsProcess;
 
 /** Runs the worker's `src/main.ts` as one real child process (killing its pid kills the app). */
 export function spawnWorker(env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, tsNodeArgs(path.join(ROOT, 'apps/worker/src/main.ts')), {
+  return spawnTs(path.join(ROOT, 'apps/worker/src/main.ts'), {
     cwd: path.join(ROOT, 'apps/worker'),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { LOG_FORMAT: 'json', ...env },
   });
-  let out = '';
-  proc.stdout?.on('data', (d) => {
-    out += d;
-  });
-  proc.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | string>((resolve) =>
-    proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-  );
-  return { proc, output: () => out, exited };
 }
 
 export async function stopChild(child: Child | undefined): Promise<void> {
-  if (!child) return;
-  if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
-  await child.exited;
+  await child?.kill();
 }

@@ -74,7 +74,7 @@ describe('worker processes', () => {
     expect(rec.status).toBe('processing');
     const first = path.join(dir, rec.variants[0]!.key);
     const firstMtime = statSync(first).mtimeMs;
-    a.child.proc.kill('SIGKILL');
+    a.child.child.kill('SIGKILL');
     expect(await a.child.exited).toBe('SIGKILL');
 
     await startWorker({});
@@ -105,7 +105,7 @@ describe('worker processes', () => {
     expect(metrics).toContain('bullpen_queue_jobs');
     expect(metrics).toContain('process_cpu_user_seconds_total');
     await waitFor(async () => (await s!.records.get('upload-term1'))?.status === 'processing', 20_000, 'job started');
-    w.child.proc.kill('SIGTERM');
+    w.child.child.kill('SIGTERM');
     expect(await w.child.exited).toBe(0);
     expect((await s!.records.get('upload-term1'))?.status).toBe('done');
     expect(w.child.output()).toContain('"msg":"worker.stopped"');
@@ -121,7 +121,7 @@ describe('worker processes', () => {
       20_000,
       'job started',
     );
-    w.child.proc.kill('SIGTERM');
+    w.child.child.kill('SIGTERM');
     expect(await w.child.exited).toBe(0);
     expect(w.child.output()).toContain('"handedBack":1');
     const job = await s!.producer.queue('images').getJob('image.resize#upload-term2');

@@ -1,10 +1,8 @@
-import path from 'node:path';
-import { freePort, spawnTs, type TsProcess, useRedisTest, waitFor } from '@bullpen/test-utils';
+import { freePort, type TsProcess, useRedisTest, waitFor } from '@bullpen/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { planVariants } from '../src/handlers/image-resize.ts';
-import { filesUnder, makeImage, ROOT, removeDir, type Seeder, seeder, tempDir, workerEnv } from './helpers.ts';
+import { filesUnder, makeImage, removeDir, type Seeder, seeder, spawnWorker, tempDir, workerEnv } from './helpers.ts';
 
-const MAIN = path.join(ROOT, 'apps/worker/src/main.ts');
 const SIZES: (128 | 512)[] = [128, 512];
 // A short pause between variants keeps each job a few tens of ms long, so that three processes all get a share of
 // a small batch (without it, the first process to poll may drain it before the others have fetched).
@@ -48,18 +46,16 @@ describe('N worker processes on one Redis and one storage folder', () => {
     const started = await Promise.all(
       Array.from({ length: n }, async () => {
         const port = await freePort();
-        const p = spawnTs(MAIN, {
-          cwd: path.join(ROOT, 'apps/worker'),
-          env: workerEnv(t, dir!, {
+        const p = spawnWorker(
+          workerEnv(t, dir!, {
             LOG_LEVEL: 'info',
-            LOG_FORMAT: 'json',
             WORKER_HTTP_PORT: String(port),
             WORKER_CONCURRENCY: '1',
             WORKER_QUEUES: 'images',
             SHARP_CONCURRENCY: '1',
             WORKER_TEST_STEP_DELAY_MS: STEP_DELAY_MS,
           }),
-        });
+        );
         procs.push(p);
         await p.waitForOutput(/"msg":"worker\.started"/, 30_000);
         return p;

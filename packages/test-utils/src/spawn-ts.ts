@@ -33,11 +33,14 @@ export interface TsProcess {
   kill(): Promise<void>;
 }
 
-/** Runs a TypeScript file as a real child process (one process: its pid is the program's). */
+/**
+ * Runs a TypeScript file as a real child process (one process: its pid is the program's). Its
+ * environment is PATH and HOME plus `env`, so a developer's own settings never leak into a test.
+ */
 export function spawnTs(file: string, opts: { env?: Record<string, string>; cwd?: string } = {}): TsProcess {
   const child = spawn(process.execPath, tsNodeArgs(file), {
     cwd: opts.cwd ?? path.dirname(file),
-    env: { ...process.env, ...opts.env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
