@@ -1,0 +1,32 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const RESULTS_DIR = path.resolve(import.meta.dirname, '../results');
+const TMP = path.join(RESULTS_DIR, 'tmp/chaos');
+
+/** Records one scenario's figures (merged into bench/results/chaos-<date>.json at the end) and prints them. */
+export function recordFigures(scenario: string, figures: Record<string, unknown>): void {
+  mkdirSync(TMP, { recursive: true });
+  writeFileSync(path.join(TMP, `${scenario}.json`), `${JSON.stringify(figures, null, 2)}\n`);
+  console.log(`[chaos] ${scenario}: ${JSON.stringify(figures)}`);
+}
+
+/** Clears figures of an earlier run. */
+export function clearFigures(): void {
+  mkdirSync(TMP, { recursive: true });
+  for (const f of readdirSync(TMP)) writeFileSync(path.join(TMP, f), '');
+}
+
+/** Merges every scenario's figures of this run into one file; returns its path (undefined when none). */
+export function mergeFigures(meta: Record<string, unknown>): string | undefined {
+  const scenarios: Record<string, unknown> = {};
+  for (const f of readdirSync(TMP).filter((n) => n.endsWith('.json'))) {
+    const text = readFileSync(path.join(TMP, f), 'utf8');
+    if (text.trim()) scenarios[f.replace(/\.json$/, '')] = JSON.parse(text);
+  }
+  if (Object.keys(scenarios).length === 0) return undefined;
+  const date = new Date().toISOString().slice(0, 10);
+  const file = path.join(RESULTS_DIR, `chaos-${date}.json`);
+  writeFileSync(file, `${JSON.stringify({ ...meta, scenarios }, null, 2)}\n`);
+  return file;
+}
