@@ -1,23 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
-
-// vitest 5's reporter calls Map.groupBy, which Node 20 lacks (it came in Node 21).
-if (!('groupBy' in Map)) {
-  Object.defineProperty(Map, 'groupBy', {
-    value<K, T>(items: Iterable<T>, key: (item: T, i: number) => K): Map<K, T[]> {
-      const out = new Map<K, T[]>();
-      let i = 0;
-      for (const item of items) {
-        const k = key(item, i++);
-        const list = out.get(k);
-        if (list) list.push(item);
-        else out.set(k, [item]);
-      }
-      return out;
-    },
-  });
-}
+import { reporters } from './vitest.shared.ts';
 
 const root = import.meta.dirname;
 const globalSetup = [path.join(root, 'packages/test-utils/src/global-setup.ts')];
@@ -31,12 +15,9 @@ const dirs = ['packages', 'apps'].flatMap((group) =>
     : [],
 );
 
-// CI sets VITEST_JSON_REPORT to a path: the run also writes a JSON report there, for its summary line.
-const jsonReport = process.env.VITEST_JSON_REPORT;
-
 export default defineConfig({
   test: {
-    reporters: jsonReport ? ['default', ['json', { outputFile: jsonReport }]] : ['default'],
+    reporters: reporters(),
     projects: dirs.map((dir) => ({
       test: {
         name: path.basename(dir),
