@@ -146,6 +146,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     producer,
     idempotency,
     maxBytes: config.UPLOAD_MAX_BYTES,
+    idleTimeoutMs: config.UPLOAD_IDLE_TIMEOUT_MS,
     maxPixels: config.UPLOAD_MAX_PIXELS,
     allowPrivateCallbacks: config.CALLBACK_ALLOW_PRIVATE,
     publicUrl,

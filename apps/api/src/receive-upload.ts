@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { StagedObject, Storage } from '@bullpen/storage';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from './errors.ts';
@@ -13,11 +14,75 @@ const BUSBOY_MALFORMED =
   /^(Unexpected end of (form|multipart data)|Malformed part header|Multipart: Boundary not found|Part terminated early)/;
 
 /**
+ * Rejects with UPLOAD_TIMEOUT when the connection delivers no byte for `idleMs`: a client that stops
+ * sending, or a body the multipart parser stops reading (a part without Content-Disposition over 16 KB
+ * stalls @fastify/busboy), never holds a request forever. Reads the socket's byte count; adds no listener.
+ */
+function stallWatchdog(req: FastifyRequest, idleMs: number): { stalled: Promise<never>; stop(): void } {
+  const socket = req.raw.socket as { bytesRead?: unknown } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    if (typeof socket?.bytesRead !== 'number') return; // inject(): no real socket, nothing can stall
+    let last = socket.bytesRead;
+    let lastChange = Date.now();
+    timer = setInterval(
+      () => {
+        const now = socket.bytesRead as number;
+        if (now !== last) {
+          last = now;
+          lastChange = Date.now();
+        } else if (Date.now() - lastChange >= idleMs) {
+          reject(new ApiError('UPLOAD_TIMEOUT', undefined, { connection: 'close' }));
+        }
+      },
+      Math.max(50, Math.min(1000, idleMs / 4)),
+    );
+  });
+  return { stalled, stop: () => clearInterval(timer) };
+}
+
+/**
  * Streams the one file of a multipart request into storage's staging area under `maxBytes`, and collects
  * the form fields. On any refusal the staged file is deleted before the error is thrown.
  */
-export async function receiveUpload(req: FastifyRequest, storage: Storage, maxBytes: number): Promise<ReceivedUpload> {
+export async function receiveUpload(
+  req: FastifyRequest,
+  storage: Storage,
+  limits: { maxBytes: number; idleTimeoutMs: number },
+): Promise<ReceivedUpload> {
   if (!req.isMultipart()) throw new ApiError('UPLOAD_NOT_MULTIPART');
+  const { maxBytes } = limits;
+  const watchdog = stallWatchdog(req, limits.idleTimeoutMs);
+  try {
+    const reader: PartReader = {};
+    const reading = readParts(req, storage, maxBytes, reader);
+    try {
+      return await Promise.race([reading, watchdog.stalled]);
+    } catch (err) {
+      // Stalled: end the file being staged (its partial file is removed) and drop whatever the reading keeps.
+      reader.file?.destroy(err as Error);
+      reading.then(
+        (r) => r.staged.discard(),
+        () => {},
+      );
+      throw err;
+    }
+  } finally {
+    watchdog.stop();
+  }
+}
+
+/** The file stream being read, so a stalled upload can be ended from outside. */
+interface PartReader {
+  file?: Readable;
+}
+
+async function readParts(
+  req: FastifyRequest,
+  storage: Storage,
+  maxBytes: number,
+  reader: PartReader,
+): Promise<ReceivedUpload> {
   let staged: StagedObject | undefined;
   const fields: Record<string, string> = {};
   try {
@@ -34,7 +99,9 @@ export async function receiveUpload(req: FastifyRequest, storage: Storage, maxBy
     });
     for await (const part of parts) {
       if (part.type === 'file') {
+        reader.file = part.file;
         staged = await storage.stage(part.file);
+        reader.file = undefined;
         // Busboy cuts a file at fileSize without an error on the stream itself.
         if (part.file.truncated) throw new ApiError('UPLOAD_TOO_LARGE', `The file is larger than ${maxBytes} bytes`);
         continue;

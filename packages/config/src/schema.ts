@@ -47,6 +47,8 @@ export const apiSchema = z
     API_PUBLIC_URL: z.url().optional(),
     STORAGE_DIR: z.string().default('.data/storage'),
     UPLOAD_MAX_BYTES: envInt(20 * 1024 * 1024, 1),
+    /** An upload whose connection delivers no byte for this long is answered 408 (ms). */
+    UPLOAD_IDLE_TIMEOUT_MS: envInt(30_000, 100),
     /** Largest accepted image, in pixels (width x height). */
     UPLOAD_MAX_PIXELS: envInt(50_000_000, 1),
     /** Allow callbackUrl to point at loopback or private addresses (tests, local development). */

@@ -26,6 +26,8 @@ export interface UploadRoutesOptions {
   producer: Producer<AppRegistry>;
   idempotency: IdempotencyStore;
   maxBytes: number;
+  /** An upload that delivers no byte for this long is answered 408 UPLOAD_TIMEOUT. */
+  idleTimeoutMs: number;
   maxPixels: number;
   allowPrivateCallbacks: boolean;
   /** Prefix of URLs in answers ('' for relative URLs). */
@@ -77,7 +79,10 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
       }
       // Refuse before reading the body when the queue is full: a burst against a full queue writes nothing.
       await producer.assertRoom('image.resize');
-      const { staged, fields } = await receiveUpload(req, storage, opts.maxBytes);
+      const { staged, fields } = await receiveUpload(req, storage, {
+        maxBytes: opts.maxBytes,
+        idleTimeoutMs: opts.idleTimeoutMs,
+      });
       let claimed = false;
       let committed: string | undefined;
       try {
