@@ -9,7 +9,7 @@ export async function noiseJpeg(width: number, height: number, quality = 80): Pr
     .toBuffer();
 }
 
-/** A ~200 KB JPEG: noise at 600x450, q80 (the bench's upload). */
+/** A ~200 KB JPEG: noise at 780x585, q85 (the bench's upload). */
 export async function jpeg200k(): Promise<Buffer> {
-  return noiseJpeg(600, 450, 80);
+  return noiseJpeg(780, 585, 85);
 }
