@@ -17,6 +17,17 @@ export function clearFigures(): void {
   for (const f of readdirSync(TMP)) writeFileSync(path.join(TMP, f), '');
 }
 
+/** Every scenario's figures name; a run that lacks one (a filtered run) is written to tmp/ only. */
+export const ALL_FIGURES = [
+  'kill-worker',
+  'redis-crash-always',
+  'redis-crash-everysec',
+  'api-burst',
+  'malformed-uploads',
+  'foreign-payloads',
+  'stall-defaults',
+];
+
 /** Merges every scenario's figures of this run into one file; returns its path (undefined when none). */
 export function mergeFigures(meta: Record<string, unknown>): string | undefined {
   const scenarios: Record<string, unknown> = {};
@@ -26,7 +37,10 @@ export function mergeFigures(meta: Record<string, unknown>): string | undefined 
   }
   if (Object.keys(scenarios).length === 0) return undefined;
   const date = new Date().toISOString().slice(0, 10);
-  const file = path.join(RESULTS_DIR, `chaos-${date}.json`);
+  const complete = ALL_FIGURES.every((k) => k in scenarios);
+  const file = complete
+    ? path.join(RESULTS_DIR, `chaos-${date}.json`)
+    : path.join(TMP, `../chaos-partial-${date}.json`);
   writeFileSync(file, `${JSON.stringify({ ...meta, scenarios }, null, 2)}\n`);
   return file;
 }
