@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { type AuditAction, deadLetterQueueName, isDeadLetterQueue } from '@bullpen/jobs';
+import { type AuditAction, deadLetterQueueName, isDeadLetterQueue, letterIdFor } from '@bullpen/jobs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CSRF_COOKIE } from './auth.ts';
 import { BOARD_PATH, BOARD_READONLY_PATH, type DashboardContext } from './context.ts';
@@ -157,7 +157,7 @@ async function registerBoard(app: FastifyInstance, ctx: DashboardContext, base: 
         const dead = ctx.admin.queues.get(deadLetterQueueName(params.queueName));
         const removed: string[] = [];
         for (const jobId of ids) {
-          const letter = await dead.getJob(jobId);
+          const letter = await dead.getJob(letterIdFor(jobId));
           if (letter) {
             await letter.remove();
             removed.push(jobId);

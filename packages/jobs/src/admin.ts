@@ -14,7 +14,7 @@ import {
 import type { JobDefinition, Registry } from './define.ts';
 import { type Envelope, ledgerIdFor } from './envelope.ts';
 import { DeadLetterNotFoundError, formatIssues, JobPayloadInvalidError, JobUnknownError } from './errors.ts';
-import { deadLetterQueueName, jobIdFor } from './keys.ts';
+import { deadLetterQueueName, jobIdFor, letterIdFor } from './keys.ts';
 import type { JobMetrics } from './metrics.ts';
 import { QueueSet } from './queues.ts';
 
@@ -111,7 +111,7 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
 
   async function findLetter(id: string, queue?: string): Promise<DeadLetterEntry | undefined> {
     for (const q of deadQueues(queue)) {
-      const job = await q.getJob(id);
+      const job = await q.getJob(letterIdFor(id));
       if (job)
         return { id, queue: (job.data as DeadLetter).sourceQueue, deadQueue: q.name, letter: job.data as DeadLetter };
     }
@@ -269,7 +269,7 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
             // The job itself, then its replays (-r1, -r2, ...) until one is missing.
             for (let n = 0; n < 1000; n++) {
               const candidate = n === 0 ? id : `${id}-r${n}`;
-              const job: Job | undefined = await q.getJob(candidate);
+              const job: Job | undefined = await q.getJob(qname === queue ? candidate : letterIdFor(candidate));
               if (!job) {
                 if (n > 0) break;
                 continue;

@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { Envelope } from './envelope.ts';
 import { errorCode, fingerprint } from './errors.ts';
+import { letterIdFor } from './keys.ts';
 import type { QueueSet } from './queues.ts';
 
 export interface AttemptRecord {
@@ -15,7 +16,7 @@ export interface AttemptRecord {
 export interface DeadLetter {
   sourceQueue: string;
   name: string;
-  /** The source job's id; also the letter's id in `<queue>.dead`. */
+  /** The source job's id; the letter's id in `<queue>.dead` is `letterIdFor(jobId)`. */
   jobId: string;
   payload: unknown;
   meta: Envelope['meta'];
@@ -92,7 +93,7 @@ export function buildLetter(job: Job, err: Error): DeadLetter {
  */
 export async function writeLetter(queues: QueueSet, letter: DeadLetter): Promise<void> {
   await queues.dead(letter.sourceQueue).add(letter.name, letter, {
-    jobId: letter.jobId,
+    jobId: letterIdFor(letter.jobId),
     removeOnComplete: true,
     removeOnFail: false,
   });

@@ -27,7 +27,7 @@ export {
 export * from './define.ts';
 export { type Envelope, envelopeSchema, type JobMeta } from './envelope.ts';
 export * from './errors.ts';
-export { deadLetterQueueName, isDeadLetterQueue, jobIdFor } from './keys.ts';
+export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from './keys.ts';
 export { Ledger } from './ledger.ts';
 export { createLogger, type Logger, type LoggerOptions, logFormatFor, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';

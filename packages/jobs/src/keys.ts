@@ -15,6 +15,14 @@ export function jobIdFor(jobName: string, idempotencyKey: string): string {
   return `${jobName}#${key}`;
 }
 
+/**
+ * A dead letter's id in `<queue>.dead`: the source job's id, so a second write of the same letter is a no-op.
+ * BullMQ's own (numeric) ids are refused as custom ids, so those become `job-<id>`.
+ */
+export function letterIdFor(sourceJobId: string): string {
+  return /^\d+$/.test(sourceJobId) ? `job-${sourceJobId}` : sourceJobId;
+}
+
 export function sha(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 32);
 }

@@ -80,7 +80,8 @@ export interface Producer<R extends Registry> {
 interface Prepared {
   def: JobDefinition;
   queue: Queue;
-  jobId: string;
+  /** Derived from the idempotency key; keyless work takes BullMQ's own id (cheaper to add). */
+  jobId?: string;
   data: Envelope;
   opts: JobsOptions;
 }
@@ -106,7 +107,7 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
       throw new JobPayloadInvalidError(name, parsed.error.issues);
     }
     const key = opts.idempotencyKey ?? def.idempotencyKey?.(parsed.data);
-    const jobId = key !== undefined ? jobIdFor(name, key) : `${name}#${randomUUID()}`;
+    const jobId = key !== undefined ? jobIdFor(name, key) : undefined;
     const meta: JobMeta = { ...extraMeta };
     if (key !== undefined) meta.key = key;
     if (opts.requestId) meta.requestId = opts.requestId;
@@ -117,7 +118,7 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
       // The parsed payload: defaults applied, unknown keys stripped, as the handler will see it.
       data: { payload: parsed.data, meta },
       opts: {
-        jobId,
+        ...(jobId ? { jobId } : {}),
         attempts: def.attempts,
         backoff: def.backoff,
         // Every attempt's stack is kept, for the dead letter.
@@ -149,8 +150,8 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
     try {
       // Sent before the add on the same connection, so it travels in the same round trip: it says whether
       // the id existed before this add (then BullMQ keeps the first job and adds nothing).
-      const existed = p.data.meta.key !== undefined ? client.exists(jobKey(p)) : Promise.resolve(0);
-      const [was] = await Promise.all([existed, p.queue.add(p.def.name, p.data, p.opts)]);
+      const existed = p.jobId !== undefined ? client.exists(jobKey(p)) : 0;
+      const [was, job] = await Promise.all([existed, p.queue.add(p.def.name, p.data, p.opts)]);
       const deduplicated = was === 1;
       if (deduplicated) {
         guard.release(p.def.queue);
@@ -159,7 +160,7 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
         metrics?.enqueued.inc({ queue: p.def.queue, job: p.def.name });
       }
       metrics?.enqueueSeconds.observe({ queue: p.def.queue, job: p.def.name }, (performance.now() - started) / 1000);
-      return { jobId: p.jobId, queue: p.def.queue, name: p.def.name, deduplicated };
+      return { jobId: p.jobId ?? job.id!, queue: p.def.queue, name: p.def.name, deduplicated };
     } catch (err) {
       guard.release(p.def.queue);
       refused(p, err);
@@ -168,7 +169,11 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
 
   async function addMany(prepared: Prepared[]): Promise<EnqueueResult[]> {
     const byQueue = new Map<Queue, Prepared[]>();
-    for (const p of prepared) byQueue.set(p.queue, [...(byQueue.get(p.queue) ?? []), p]);
+    for (const p of prepared) {
+      const list = byQueue.get(p.queue);
+      if (list) list.push(p);
+      else byQueue.set(p.queue, [p]);
+    }
     const admitted: [Queue, number][] = [];
     try {
       for (const [q, list] of byQueue) {
@@ -182,17 +187,20 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
     const results: EnqueueResult[] = [];
     try {
       for (const [q, list] of byQueue) {
-        const pipe = client.pipeline();
-        for (const p of list) pipe.exists(jobKey(p));
-        const [existed] = await Promise.all([
-          pipe.exec(),
+        // Which keyed ids existed before the add, in the same round trip (see add()).
+        const keyed = list.filter((p) => p.jobId !== undefined);
+        const pipe = keyed.length ? client.pipeline() : undefined;
+        for (const p of keyed) pipe!.exists(jobKey(p));
+        const [existed, jobs] = await Promise.all([
+          pipe?.exec(),
           q.addBulk(list.map((p) => ({ name: p.def.name, data: p.data, opts: p.opts }))),
         ]);
+        const dupes = new Set(keyed.filter((_, i) => existed?.[i]?.[1] === 1).map((p) => p.jobId));
         list.forEach((p, i) => {
-          const deduplicated = existed?.[i]?.[1] === 1;
+          const deduplicated = p.jobId !== undefined && dupes.has(p.jobId);
           (deduplicated ? metrics?.deduplicated : metrics?.enqueued)?.inc({ queue: p.def.queue, job: p.def.name });
           if (deduplicated) guard.release(q.name);
-          results.push({ jobId: p.jobId, queue: p.def.queue, name: p.def.name, deduplicated });
+          results.push({ jobId: p.jobId ?? jobs[i]!.id!, queue: p.def.queue, name: p.def.name, deduplicated });
         });
       }
     } catch (err) {
@@ -255,7 +263,7 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
         return {
           eventId,
           deduplicated: true,
-          jobs: prepared.map((p) => ({ jobId: p.jobId, queue: p.def.queue, name: p.def.name, deduplicated: true })),
+          jobs: prepared.map((p) => ({ jobId: p.jobId!, queue: p.def.queue, name: p.def.name, deduplicated: true })),
         };
       }
       await client.zadd(keys.pendingEvents, Date.now(), eventId);

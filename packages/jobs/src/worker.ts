@@ -96,8 +96,7 @@ export class WorkerShuttingDownError extends BullpenError {
 }
 
 interface Active {
-  controller: AbortController;
-  done: Promise<void>;
+  abort(reason: Error): void;
 }
 
 /** Serves the registry's queues with the given handlers. */
@@ -125,6 +124,9 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   const active = new Map<string, Active>();
   const lettered = new Set<string>();
   const handBack: { queue: string; id: string; token: string }[] = [];
+  /** Called when the last active job settles (close() waits on it). */
+  let whenIdle: (() => void) | undefined;
+  const idle = () => (active.size === 0 ? Promise.resolve() : new Promise<void>((r) => (whenIdle = r)));
   let closing: Promise<{ handedBack: number }> | undefined;
 
   async function deadLetter(job: Job, err: Error, log: Logger): Promise<void> {
@@ -159,60 +161,67 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     }
   }
 
-  async function run(
-    job: Job,
-    token: string | undefined,
-    bullSignal: AbortSignal | undefined,
-    log: Logger,
-    meta: JobMeta,
-  ) {
+  async function run(job: Job, token: string | undefined, log: () => Logger, meta: JobMeta) {
     const def = jobs[job.name];
     const handler = def && def.queue === job.queueName ? table[job.name] : undefined;
     if (!def || !handler) throw new UnknownQueuedJobError(job.name);
-    const envelope = envelopeSchema.safeParse(job.data);
-    if (!envelope.success) throw new InvalidQueuedPayloadError(job.name, envelope.error.issues);
-    const parsed = def.payload.safeParse(envelope.data.payload);
+    const data = job.data as { payload?: unknown } | null;
+    if (typeof data !== 'object' || data === null || !('payload' in data)) {
+      const envelope = envelopeSchema.safeParse(data);
+      throw new InvalidQueuedPayloadError(job.name, envelope.success ? [] : envelope.error.issues);
+    }
+    const parsed = def.payload.safeParse(data.payload);
     if (!parsed.success) throw new InvalidQueuedPayloadError(job.name, parsed.error.issues);
 
-    const ledgerId = ledgerIdFor(job.name, job.queueName, job.id!, meta);
+    const id = job.id!;
+    const ledgerId = ledgerIdFor(job.name, job.queueName, id, meta);
     const keyed = meta.key !== undefined || meta.ledger !== undefined;
     // A first attempt of keyless work has nothing stored yet: no read, no round trip.
     const redelivered = job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1;
     const state: LedgerState = keyed || redelivered ? await ledger.load(ledgerId) : { steps: new Map() };
     if (state.done) {
-      log.info('job.already_done');
+      log().info('job.already_done');
       return state.done.result;
     }
 
-    const controller = new AbortController();
-    const onBullAbort = () => controller.abort(bullSignal?.reason ?? new Error('Job cancelled'));
-    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(new JobTimeoutError(def.timeoutMs)), def.timeoutMs);
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(coerceError(controller.signal.reason)), { once: true });
-    });
-    aborted.catch(() => {});
-    let release!: () => void;
-    active.set(job.id!, { controller, done: new Promise<void>((r) => (release = r)) });
-
+    // The hot path allocates only what a job uses: the AbortController exists once a handler reads
+    // ctx.signal or the job is aborted.
+    let controller: AbortController | undefined;
+    let abortReason: Error | undefined;
+    let rejectRun: ((err: Error) => void) | undefined;
+    const signal = () => {
+      controller ??= new AbortController();
+      if (abortReason && !controller.signal.aborted) controller.abort(abortReason);
+      return controller.signal;
+    };
+    const abort = (reason: Error) => {
+      if (abortReason) return;
+      abortReason = reason;
+      controller?.abort(reason);
+      rejectRun?.(reason);
+    };
     const ctx: JobContext = {
-      log,
+      get log() {
+        return log();
+      },
       attempt: job.attemptsMade + 1,
-      signal: controller.signal,
+      get signal() {
+        return signal();
+      },
       progress: (value) => job.updateProgress(value),
       async step(name, fn) {
         if (state.steps.has(name)) {
-          log.debug({ step: name }, 'job.step_skipped');
+          log().debug({ step: name }, 'job.step_skipped');
           return state.steps.get(name) as Awaited<ReturnType<typeof fn>>;
         }
-        controller.signal.throwIfAborted();
+        if (abortReason) throw abortReason;
         const result = await fn();
         await ledger.saveStep(ledgerId, name, result);
         state.steps.set(name, result);
         return result;
       },
       job: {
-        id: job.id!,
+        id,
         name: job.name,
         queue: job.queueName,
         ...(meta.key ? { idempotencyKey: meta.key } : {}),
@@ -220,44 +229,55 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
         ...(meta.replayOf ? { replayOf: meta.replayOf } : {}),
       },
     };
+    let timer: NodeJS.Timeout | undefined;
+    active.set(id, { abort });
     try {
-      const result = await Promise.race([Promise.resolve().then(() => handler(parsed.data, ctx)), aborted]);
+      // The handler races its deadline and the shutdown: whichever comes first settles the attempt.
+      const result = await new Promise<unknown>((resolve, reject) => {
+        rejectRun = reject;
+        timer = setTimeout(() => abort(new JobTimeoutError(def.timeoutMs)), def.timeoutMs);
+        Promise.resolve()
+          .then(() => handler(parsed.data, ctx))
+          .then(resolve, reject);
+      });
       if (keyed) await ledger.markDone(ledgerId, result ?? null);
       return result;
     } catch (err) {
-      if (controller.signal.aborted && controller.signal.reason instanceof WorkerShuttingDownError && token) {
+      if (abortReason instanceof WorkerShuttingDownError && token) {
         // Handed back by close() once the BullMQ workers are closed (else this worker would fetch it again);
         // no attempt is spent.
-        handBack.push({ queue: job.queueName, id: job.id!, token });
-        log.warn('job.handed_back');
+        handBack.push({ queue: job.queueName, id, token });
+        log().warn('job.handed_back');
         throw new WaitingError();
       }
       throw err;
     } finally {
       clearTimeout(timer);
-      bullSignal?.removeEventListener('abort', onBullAbort);
-      active.delete(job.id!);
-      release();
+      active.delete(id);
+      if (active.size === 0) whenIdle?.();
     }
   }
 
-  async function processor(job: Job, token?: string, bullSignal?: AbortSignal) {
+  async function processor(job: Job, token?: string) {
     const started = performance.now();
-    const meta: JobMeta = (job.data as { meta?: JobMeta } | undefined)?.meta ?? {};
-    const log = logger.child({
-      queue: job.queueName,
-      job: job.name,
-      jobId: job.id,
-      attempt: job.attemptsMade + 1,
-      ...(meta.requestId ? { requestId: meta.requestId } : {}),
-    });
+    const rawMeta = (job.data as { meta?: unknown } | null)?.meta;
+    const meta: JobMeta = typeof rawMeta === 'object' && rawMeta !== null ? (rawMeta as JobMeta) : {};
+    let childLog: Logger | undefined;
+    const log = () =>
+      (childLog ??= logger.child({
+        queue: job.queueName,
+        job: job.name,
+        jobId: job.id,
+        attempt: job.attemptsMade + 1,
+        ...(meta.requestId ? { requestId: meta.requestId } : {}),
+      }));
     const labels = { queue: job.queueName, job: job.name };
     try {
-      const result = await run(job, token, bullSignal, log, typeof meta === 'object' && meta ? meta : {});
+      const result = await run(job, token, log, meta);
       const seconds = (performance.now() - started) / 1000;
       metrics?.completed.inc(labels);
       metrics?.processingSeconds.observe({ ...labels, outcome: 'completed' }, seconds);
-      log.info({ durationMs: Math.round(seconds * 1000) }, 'job.completed');
+      if (logger.isLevelEnabled('info')) log().info({ durationMs: Math.round(seconds * 1000) }, 'job.completed');
       return result;
     } catch (thrown) {
       if (thrown instanceof WaitingError) throw thrown;
@@ -266,8 +286,8 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       metrics?.processingSeconds.observe({ ...labels, outcome: 'failed' }, (performance.now() - started) / 1000);
       const permanent = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      log[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
-      if (final) await deadLetter(job, err, log);
+      log()[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
+      if (final) await deadLetter(job, err, log());
       throw err;
     }
   }
@@ -305,7 +325,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
         const deadlineMs = opts.deadlineMs ?? options.shutdownGraceMs ?? 25_000;
         // Stop fetching; active jobs go on.
         await Promise.all(workers.map((w) => w.pause(true).catch(() => {})));
-        const finished = Promise.all([...active.values()].map((a) => a.done));
+        const finished = idle();
         let timer: NodeJS.Timeout | undefined;
         const timedOut = await Promise.race([
           finished.then(() => false),
@@ -318,11 +338,8 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
         if (timedOut) {
           handedBack = active.size;
           logger.warn({ jobs: handedBack, deadlineMs }, 'worker.grace_period_over');
-          for (const a of active.values()) a.controller.abort(new WorkerShuttingDownError());
-          await Promise.race([
-            Promise.all([...active.values()].map((a) => a.done)),
-            new Promise((r) => setTimeout(r, 2000)),
-          ]);
+          for (const a of active.values()) a.abort(new WorkerShuttingDownError());
+          await Promise.race([idle(), new Promise((r) => setTimeout(r, 2000))]);
         }
         await Promise.all(workers.map((w) => w.close(timedOut).catch(() => {})));
         // Our locks are still held: release them and put the jobs back at the head of the wait list.

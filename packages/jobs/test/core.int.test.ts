@@ -8,6 +8,7 @@ import {
   defineJob,
   defineRegistry,
   JobPayloadInvalidError,
+  letterIdFor,
   PermanentJobError,
   QueueFullError,
 } from '../src/index.ts';
@@ -115,7 +116,7 @@ describe('producer and worker', () => {
     });
     const r = await producer.enqueue('flaky.run', { id: 'y' });
     const dlq = producer.queue('greetings.dead');
-    const letter = await waitFor(() => dlq.getJob(r.jobId));
+    const letter = await waitFor(() => dlq.getJob(letterIdFor(r.jobId)));
     await waitFor(async () => (await producer.queue('greetings').getJob(r.jobId))?.finishedOn);
     expect(await dlq.count()).toBe(1);
     expect(letter.data).toMatchObject({
@@ -145,7 +146,7 @@ describe('producer and worker', () => {
       },
     });
     const r = await producer.enqueue('flaky.run', { id: 'z' });
-    const letter = await waitFor(() => producer.queue('greetings.dead').getJob(r.jobId));
+    const letter = await waitFor(() => producer.queue('greetings.dead').getJob(letterIdFor(r.jobId)));
     expect(letter.data.code).toBe('ORDER_GONE');
     expect(letter.data.attempts).toHaveLength(1);
     await new Promise((res) => setTimeout(res, 300));

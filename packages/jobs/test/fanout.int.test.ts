@@ -9,6 +9,7 @@ import {
   defineJob,
   defineRegistry,
   JobPayloadInvalidError,
+  letterIdFor,
   PermanentJobError,
   QueueFullError,
 } from '../src/index.ts';
@@ -56,7 +57,7 @@ describe('fan-out', () => {
       ['email.welcome', 'emails'],
       ['billing.create', 'billing'],
     ]);
-    await waitFor(() => producer.queue('billing.dead').getJob(r.jobs[1]!.jobId));
+    await waitFor(() => producer.queue('billing.dead').getJob(letterIdFor(r.jobs[1]!.jobId)));
     const welcome = await waitFor(async () => {
       const j = await producer.queue('emails').getJob(r.jobs[0]!.jobId);
       return j?.finishedOn ? j : undefined;
