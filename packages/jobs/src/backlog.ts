@@ -39,13 +39,25 @@ export class BacklogGuard {
     return typeof cap === 'number' ? cap : (cap[queue] ?? Number.POSITIVE_INFINITY);
   }
 
-  /** Throws `QueueFullError` when `n` more jobs would pass the cap; otherwise reserves them. */
-  async admit(queue: Queue, n = 1): Promise<void> {
-    const s = await this.check(queue, n);
-    if (s) {
+  /**
+   * Throws (or rejects with) `QueueFullError` when `n` more jobs would pass the cap; otherwise reserves them.
+   * Synchronous while the cached count is fresh and far from the cap: the hot path awaits nothing.
+   */
+  admit(queue: Queue, n = 1): void | Promise<void> {
+    const cap = this.capOf(queue.name);
+    if (!Number.isFinite(cap)) return;
+    const s = this.states.get(queue.name);
+    if (s && !s.refreshing && Date.now() - s.at <= this.refreshMs && s.count + n <= cap * 0.9) {
       s.count += n;
       s.added += n;
+      return;
     }
+    return this.check(queue, n).then((fresh) => {
+      if (fresh) {
+        fresh.count += n;
+        fresh.added += n;
+      }
+    });
   }
 
   /** Throws `QueueFullError` when `n` more jobs would pass the cap, reserving nothing. */

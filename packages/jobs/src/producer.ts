@@ -140,10 +140,35 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
     throw new QueueUnavailableError(p.def.queue, err);
   }
 
+  /** Metric children per job, so the hot path does no label lookups. */
+  const counters = new Map<
+    string,
+    {
+      enqueued?: ReturnType<JobMetrics['enqueued']['labels']>;
+      deduplicated?: ReturnType<JobMetrics['deduplicated']['labels']>;
+      seconds?: ReturnType<JobMetrics['enqueueSeconds']['labels']>;
+    }
+  >();
+  const countersOf = (def: JobDefinition) => {
+    let c = counters.get(def.name);
+    if (!c) {
+      const labels = [def.queue, def.name] as const;
+      c = {
+        enqueued: metrics?.enqueued.labels(...labels),
+        deduplicated: metrics?.deduplicated.labels(...labels),
+        seconds: metrics?.enqueueSeconds.labels(...labels),
+      };
+      counters.set(def.name, c);
+    }
+    return c;
+  };
+
   async function add(p: Prepared): Promise<EnqueueResult> {
     const started = performance.now();
+    const m = countersOf(p.def);
     try {
-      await guard.admit(p.queue);
+      const admitted = guard.admit(p.queue);
+      if (admitted) await admitted;
     } catch (err) {
       refused(p, err);
     }
@@ -155,11 +180,11 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
       const deduplicated = was === 1;
       if (deduplicated) {
         guard.release(p.def.queue);
-        metrics?.deduplicated.inc({ queue: p.def.queue, job: p.def.name });
+        m.deduplicated?.inc();
       } else {
-        metrics?.enqueued.inc({ queue: p.def.queue, job: p.def.name });
+        m.enqueued?.inc();
       }
-      metrics?.enqueueSeconds.observe({ queue: p.def.queue, job: p.def.name }, (performance.now() - started) / 1000);
+      m.seconds?.observe((performance.now() - started) / 1000);
       return { jobId: p.jobId ?? job.id!, queue: p.def.queue, name: p.def.name, deduplicated };
     } catch (err) {
       guard.release(p.def.queue);
@@ -177,7 +202,8 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
     const admitted: [Queue, number][] = [];
     try {
       for (const [q, list] of byQueue) {
-        await guard.admit(q, list.length);
+        const pending = guard.admit(q, list.length);
+        if (pending) await pending;
         admitted.push([q, list.length]);
       }
     } catch (err) {
@@ -198,7 +224,8 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
         const dupes = new Set(keyed.filter((_, i) => existed?.[i]?.[1] === 1).map((p) => p.jobId));
         list.forEach((p, i) => {
           const deduplicated = p.jobId !== undefined && dupes.has(p.jobId);
-          (deduplicated ? metrics?.deduplicated : metrics?.enqueued)?.inc({ queue: p.def.queue, job: p.def.name });
+          const m = countersOf(p.def);
+          (deduplicated ? m.deduplicated : m.enqueued)?.inc();
           if (deduplicated) guard.release(q.name);
           results.push({ jobId: p.jobId ?? jobs[i]!.id!, queue: p.def.queue, name: p.def.name, deduplicated });
         });
