@@ -99,6 +99,21 @@ interface Active {
   abort(reason: Error): void;
 }
 
+const META_FIELDS = ['key', 'ledger', 'requestId', 'replayOf', 'eventId'] as const;
+
+/** `envelopeSchema` without zod, for the hot path: `{ payload, meta? }` with string meta fields. */
+function isEnvelope(data: unknown): data is { payload: unknown; meta?: JobMeta } {
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || !('payload' in data)) return false;
+  const meta = (data as { meta?: unknown }).meta;
+  if (meta === undefined) return true;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return false;
+  for (const f of META_FIELDS) {
+    const v = (meta as Record<string, unknown>)[f];
+    if (v !== undefined && typeof v !== 'string') return false;
+  }
+  return true;
+}
+
 /** Serves the registry's queues with the given handlers. */
 export function createWorker<R extends Registry, Q extends QueueName<R> = QueueName<R>>(
   registry: R,
@@ -165,8 +180,9 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     const def = jobs[job.name];
     const handler = def && def.queue === job.queueName ? table[job.name] : undefined;
     if (!def || !handler) throw new UnknownQueuedJobError(job.name);
-    const data = job.data as { payload?: unknown } | null;
-    if (typeof data !== 'object' || data === null || !('payload' in data)) {
+    const data = job.data as { payload?: unknown; meta?: unknown } | null;
+    if (!isEnvelope(data)) {
+      // The cheap check failed: zod says exactly what is wrong.
       const envelope = envelopeSchema.safeParse(data);
       throw new InvalidQueuedPayloadError(job.name, envelope.success ? [] : envelope.error.issues);
     }

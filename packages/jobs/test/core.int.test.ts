@@ -166,11 +166,18 @@ describe('producer and worker', () => {
       .queue('greetings')
       .add('greet.send', { payload: { to: 42 }, meta: {} }, { jobId: 'foreign-1', attempts: 5 });
     await producer.queue('greetings').add('greet.send', 'not even an object', { jobId: 'foreign-2', attempts: 5 });
+    // A fitting payload with a malformed envelope is refused too.
+    await producer
+      .queue('greetings')
+      .add('greet.send', { payload: { to: 'x' }, meta: { key: 5 } }, { jobId: 'foreign-3', attempts: 5 });
     const dlq = producer.queue('greetings.dead');
-    const [a, b] = await Promise.all([waitFor(() => dlq.getJob('foreign-1')), waitFor(() => dlq.getJob('foreign-2'))]);
-    expect(a.data.code).toBe('JOB_PAYLOAD_INVALID');
-    expect(b.data.code).toBe('JOB_PAYLOAD_INVALID');
-    expect(a.data.attempts).toHaveLength(1);
+    const [a, b, c] = await Promise.all(
+      ['foreign-1', 'foreign-2', 'foreign-3'].map((id) => waitFor(() => dlq.getJob(id))),
+    );
+    expect(a!.data.code).toBe('JOB_PAYLOAD_INVALID');
+    expect(b!.data.code).toBe('JOB_PAYLOAD_INVALID');
+    expect(c!.data.code).toBe('JOB_PAYLOAD_INVALID');
+    expect(a!.data.attempts).toHaveLength(1);
     expect(calls).toBe(0);
   });
 
