@@ -16,6 +16,7 @@ import {
 } from './errors.ts';
 import { Ledger, type LedgerState } from './ledger.ts';
 import type { JobMetrics } from './metrics.ts';
+import { createProducer } from './producer.ts';
 import { QueueSet } from './queues.ts';
 
 /** What a handler gets besides its payload. */
@@ -73,6 +74,11 @@ export interface WorkerOptions<Q extends string> {
   metrics?: JobMetrics;
   /** Called after a letter is written (e.g. to mark an upload dead). Errors are logged, not thrown. */
   onDeadLetter?: (letter: DeadLetter) => Promise<void> | void;
+  /**
+   * When the registry has events: how often this worker finishes publishes a crash cut short
+   * (`resumePendingEvents`), in ms. 0 turns it off. Default 30 s.
+   */
+  eventRecoveryIntervalMs?: number;
 }
 
 export interface BullpenWorker {
@@ -143,6 +149,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   let whenIdle: (() => void) | undefined;
   const idle = () => (active.size === 0 ? Promise.resolve() : new Promise<void>((r) => (whenIdle = r)));
   let closing: Promise<{ handedBack: number }> | undefined;
+  const closers: (() => Promise<void>)[] = [];
 
   async function deadLetter(job: Job, err: Error, log: Logger): Promise<void> {
     const def = jobs[job.name];
@@ -330,6 +337,27 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   });
   metrics?.watchQueues(served.flatMap((q) => [queues.get(q), queues.dead(q)]));
 
+  // A publish that died between recording its event and enqueuing every subscriber is finished here.
+  const recoveryMs = options.eventRecoveryIntervalMs ?? 30_000;
+  let recovery: NodeJS.Timeout | undefined;
+  if (recoveryMs > 0 && Object.keys(registry.events).length > 0) {
+    const producer = createProducer(registry, { connection: conn, prefix: options.prefix, logger });
+    let running = false;
+    recovery = setInterval(() => {
+      if (running) return;
+      running = true;
+      producer
+        .resumePendingEvents()
+        .then((n) => n > 0 && logger.warn({ events: n }, 'event.resumed'))
+        .catch((err) => logger.warn({ err }, 'event.resume_failed'))
+        .finally(() => {
+          running = false;
+        });
+    }, recoveryMs);
+    recovery.unref();
+    closers.push(() => producer.close());
+  }
+
   return {
     workers,
     activeCount: () => active.size,
@@ -367,6 +395,8 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
             logger.warn({ err, queue, jobId: id }, 'job.hand_back_failed');
           }
         }
+        clearInterval(recovery);
+        for (const close of closers) await close();
         await queues.close();
         return { handedBack };
       })();

@@ -108,6 +108,32 @@ describe('fan-out', () => {
     expect(await producer.queue('billing').count()).toBe(1);
     expect(await admin.zcard(`${t.prefix}:events:pending`)).toBe(0);
   });
+  it('has workers finish an interrupted publish on their own', async () => {
+    const admin = t.connect('admin');
+    await admin.hset(
+      `${t.prefix}:event:u5`,
+      'record',
+      JSON.stringify({ name: 'user.signed_up', payload: { userId: 'u5', email: 'u5@example.com' } }),
+    );
+    await admin.zadd(`${t.prefix}:events:pending`, Date.now() - 60_000, 'u5');
+    const ran: string[] = [];
+    const worker = createWorker(
+      registry,
+      {
+        'email.welcome': async (p) => {
+          ran.push(`welcome ${p.userId}`);
+        },
+        'billing.create': async (p) => {
+          ran.push(`billing ${p.customer}`);
+        },
+      },
+      { connection: t.connect('worker'), prefix: t.prefix, eventRecoveryIntervalMs: 100 },
+    );
+    t.defer(() => worker.close({ deadlineMs: 1000 }));
+    await waitFor(() => ran.length === 2);
+    expect(ran.sort()).toEqual(['billing u5', 'welcome u5']);
+    expect(await admin.zcard(`${t.prefix}:events:pending`)).toBe(0);
+  });
 });
 
 describe('enqueueBulk, the done marker and metrics', () => {
