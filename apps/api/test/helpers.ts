@@ -5,11 +5,42 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type ApiConfig, parseConfig } from '@bullpen/config';
 import { closeRedis, createProducer, createRedisConnection, type RedisClient, registry } from '@bullpen/jobs';
-import type { RedisTestContext } from '@bullpen/test-utils';
-import { spawnTs, type TsProcess, waitFor } from '@bullpen/test-utils';
+import { type RedisTestContext, spawnTs, type TsProcess, useRedisTest, waitFor } from '@bullpen/test-utils';
+import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
+import { afterEach } from 'vitest';
+import { type ApiDeps, buildApp } from '../src/app.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+/**
+ * Per test: the API on a fresh storage folder and Redis prefix (`start`), closed and its folder removed
+ * afterwards. `deps` may build on the folder (a storage that fails, say).
+ */
+export function useApiApp() {
+  const t = useRedisTest();
+  let app: FastifyInstance | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    removeDir(dir);
+    dir = undefined;
+  });
+  return {
+    t,
+    /** The storage folder of the app `start` made. */
+    get dir(): string {
+      if (!dir) throw new Error('start() first');
+      return dir;
+    },
+    async start(extra: Record<string, string> = {}, deps: (dir: string) => ApiDeps = () => ({})) {
+      dir = tempDir();
+      app = await buildApp(apiConfig(t, dir, extra), deps(dir));
+      return app;
+    },
+  };
+}
 
 export function tempDir(label = 'api'): string {
   return mkdtempSync(path.join(tmpdir(), `bullpen-${label}-`));

@@ -1,26 +1,14 @@
 import type { Readable } from 'node:stream';
 import { LocalStorage } from '@bullpen/storage';
-import { useRedisTest, waitFor } from '@bullpen/test-utils';
-import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.ts';
-import { apiConfig, fileUpload, makeImage, removeDir, tempDir } from './helpers.ts';
+import { waitFor } from '@bullpen/test-utils';
+import { describe, expect, it } from 'vitest';
+import { fileUpload, makeImage, useApiApp } from './helpers.ts';
 
 describe('page, operations and documentation', () => {
-  const t = useRedisTest();
-  let app: FastifyInstance | undefined;
-  let dir: string | undefined;
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    removeDir(dir);
-    dir = undefined;
-  });
+  const api = useApiApp();
 
   it('serves the upload page, health, readiness and Prometheus metrics', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     const page = await app.inject({ method: 'GET', url: '/' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
@@ -45,8 +33,7 @@ describe('page, operations and documentation', () => {
   });
 
   it('answers unknown routes and ids with NOT_FOUND in the error format', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     for (const url of [
       '/nope',
       '/uploads/abcdefgh1234',
@@ -63,8 +50,7 @@ describe('page, operations and documentation', () => {
   });
 
   it('publishes an OpenAPI document generated from the zod schemas, and its docs page', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
     expect(doc.openapi).toMatch(/^3\./);
     const post = doc.paths['/uploads'].post;
@@ -83,10 +69,9 @@ describe('page, operations and documentation', () => {
   });
 
   it('answers 503 SERVICE_OVERLOADED under memory pressure, but still answers /healthz', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir, { API_MAX_HEAP_BYTES: '1' }));
+    const app = await api.start({ API_MAX_HEAP_BYTES: '1' });
     const res = await waitFor(async () => {
-      const r = await app!.inject({ method: 'GET', url: '/uploads/abcdefgh1234' });
+      const r = await app.inject({ method: 'GET', url: '/uploads/abcdefgh1234' });
       return r.statusCode === 503 ? r : undefined;
     });
     expect(res.json().error.code).toBe('SERVICE_OVERLOADED');
@@ -95,14 +80,13 @@ describe('page, operations and documentation', () => {
   });
 
   it('answers an unexpected error with a generic 500 and leaks nothing of it', async () => {
-    dir = tempDir();
     class BrokenStorage extends LocalStorage {
       override async stage(source: Readable): Promise<never> {
         source.resume();
         throw new Error('disk on fire at /secret/path');
       }
     }
-    app = await buildApp(apiConfig(t, dir), { storage: new BrokenStorage(dir) });
+    const app = await api.start({}, (dir) => ({ storage: new BrokenStorage(dir) }));
     const req = fileUpload(await makeImage('jpeg', 64, 64), 'a.jpg', 'image/jpeg');
     const res = await app.inject({
       method: 'POST',

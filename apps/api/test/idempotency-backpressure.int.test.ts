@@ -1,21 +1,11 @@
 import { closeRedis, createProducer, createRedisConnection, registry } from '@bullpen/jobs';
-import { useRedisTest } from '@bullpen/test-utils';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.ts';
-import { apiConfig, filesUnder, fileUpload, jobCount, makeImage, removeDir, tempDir } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { filesUnder, fileUpload, jobCount, makeImage, useApiApp } from './helpers.ts';
 
 describe('Idempotency-Key and back-pressure', () => {
-  const t = useRedisTest();
-  let app: FastifyInstance | undefined;
-  let dir: string | undefined;
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    removeDir(dir);
-    dir = undefined;
-  });
+  const api = useApiApp();
+  const { t } = api;
 
   const post = async (
     api: FastifyInstance,
@@ -33,8 +23,7 @@ describe('Idempotency-Key and back-pressure', () => {
   };
 
   it('answers a retried request with the first answer and creates nothing new', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     const img = await makeImage('png', 300, 200);
     const first = await post(app, img, { 'idempotency-key': 'order-42-photo' });
     expect(first.statusCode).toBe(202);
@@ -44,7 +33,7 @@ describe('Idempotency-Key and back-pressure', () => {
     expect(second.headers.location).toBe(first.headers.location);
     expect(second.headers['idempotent-replayed']).toBe('true');
     expect(await jobCount(t, 'images')).toBe(1);
-    expect(filesUnder(dir)).toEqual([`uploads/${first.json().uploadId}/original`]);
+    expect(filesUnder(api.dir)).toEqual([`uploads/${first.json().uploadId}/original`]);
 
     // Another key is another upload.
     const other = await post(app, img, { 'idempotency-key': 'order-43-photo' });
@@ -53,8 +42,7 @@ describe('Idempotency-Key and back-pressure', () => {
   });
 
   it('refuses the same key with another file (409) and stores nothing for it', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     const first = await post(app, await makeImage('png', 300, 200), { 'idempotency-key': 'k-1' });
     expect(first.statusCode).toBe(202);
     const conflict = await post(app, await makeImage('png', 301, 200), { 'idempotency-key': 'k-1' });
@@ -64,12 +52,11 @@ describe('Idempotency-Key and back-pressure', () => {
     const fields = await post(app, await makeImage('png', 300, 200), { 'idempotency-key': 'k-1' }, { sizes: '128' });
     expect(fields.statusCode).toBe(409);
     expect(await jobCount(t, 'images')).toBe(1);
-    expect(filesUnder(dir)).toEqual([`uploads/${first.json().uploadId}/original`]);
+    expect(filesUnder(api.dir)).toEqual([`uploads/${first.json().uploadId}/original`]);
   });
 
   it('lets a key be used again after its first request was refused', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     const bad = await post(app, Buffer.from('not an image'), { 'idempotency-key': 'k-2' });
     expect(bad.statusCode).toBe(415);
     const good = await post(app, await makeImage('png', 100, 100), { 'idempotency-key': 'k-2' });
@@ -77,16 +64,15 @@ describe('Idempotency-Key and back-pressure', () => {
   });
 
   it('answers 503 with Retry-After over the backlog cap, stores nothing, and accepts again once drained', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir, { QUEUE_MAX_BACKLOG: '2' }));
+    const app = await api.start({ QUEUE_MAX_BACKLOG: '2' });
     const img = await makeImage('png', 64, 64);
     for (let i = 0; i < 2; i++) expect((await post(app, img)).statusCode).toBe(202);
     const full = await post(app, img, { 'x-request-id': 'full-1', 'idempotency-key': 'k-full' });
     expect(full.statusCode).toBe(503);
     expect(full.json()).toEqual({ error: { code: 'QUEUE_FULL', message: expect.any(String), requestId: 'full-1' } });
     expect(Number(full.headers['retry-after'])).toBeGreaterThan(0);
-    expect(filesUnder(dir).filter((f) => f.endsWith('/original'))).toHaveLength(2);
-    expect(filesUnder(dir).filter((f) => f.startsWith('.tmp'))).toEqual([]);
+    expect(filesUnder(api.dir).filter((f) => f.endsWith('/original'))).toHaveLength(2);
+    expect(filesUnder(api.dir).filter((f) => f.startsWith('.tmp'))).toEqual([]);
     expect(await jobCount(t, 'images')).toBe(2);
 
     // An operator drains the queue (here by hand; in production workers do).

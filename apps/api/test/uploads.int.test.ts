@@ -1,37 +1,10 @@
 import { closeRedis, createProducer, createRedisConnection, registry } from '@bullpen/jobs';
-import { useRedisTest } from '@bullpen/test-utils';
-import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.ts';
-import {
-  apiConfig,
-  filesUnder,
-  fileUpload,
-  jobCount,
-  makeImage,
-  multipart,
-  pngClaiming,
-  removeDir,
-  scanKeys,
-  tempDir,
-} from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { filesUnder, fileUpload, jobCount, makeImage, multipart, pngClaiming, scanKeys, useApiApp } from './helpers.ts';
 
 describe('POST /uploads', () => {
-  const t = useRedisTest();
-  let app: FastifyInstance | undefined;
-  let dir: string;
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    removeDir(dir);
-  });
-
-  async function start(extra: Record<string, string> = {}) {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir, extra));
-    return app;
-  }
+  const server = useApiApp();
+  const { t, start } = server;
 
   it.each(['jpeg', 'png', 'webp'] as const)(
     'accepts a %s: 202, Location, a queued record and one job carrying the request id',
@@ -67,7 +40,7 @@ describe('POST /uploads', () => {
         sizes: [128, 512],
         variants: [],
       });
-      expect(filesUnder(dir)).toContain(`uploads/${json.uploadId}/original`);
+      expect(filesUnder(server.dir)).toContain(`uploads/${json.uploadId}/original`);
 
       const conn = createRedisConnection(t.url, 'admin');
       const producer = createProducer(registry, { connection: conn, prefix: t.prefix });
@@ -90,19 +63,10 @@ describe('POST /uploads', () => {
 });
 
 describe('POST /uploads, other formats', () => {
-  const t = useRedisTest();
-  let app: FastifyInstance | undefined;
-  let dir: string | undefined;
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    removeDir(dir);
-  });
+  const api = useApiApp();
 
   it.each(['gif', 'avif', 'tiff'] as const)('accepts a %s named and typed as something else', async (format) => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     const req = fileUpload(await makeImage(format, 300, 200), 'upload.dat', 'application/octet-stream');
     const res = await app.inject({ method: 'POST', url: '/uploads', payload: req.payload, headers: req.headers });
     expect(res.statusCode, res.body).toBe(202);
@@ -112,18 +76,11 @@ describe('POST /uploads, other formats', () => {
 });
 
 describe('POST /uploads refuses bad uploads', () => {
-  const t = useRedisTest();
-  let app: FastifyInstance | undefined;
-  let dir: string;
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    removeDir(dir);
-  });
+  const api = useApiApp();
+  const { t } = api;
 
   async function expectNothingStored() {
-    expect(filesUnder(dir), 'files left in storage').toEqual([]);
+    expect(filesUnder(api.dir), 'files left in storage').toEqual([]);
     expect(await jobCount(t, 'images'), 'jobs enqueued').toBe(0);
     const admin = createRedisConnection(t.url, 'admin');
     try {
@@ -291,8 +248,7 @@ describe('POST /uploads refuses bad uploads', () => {
   ];
 
   it.each(cases)('refuses %s with %i %s, creating no job and leaving no file', async (_label, status, code, body) => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir, { UPLOAD_MAX_BYTES: '200000', UPLOAD_MAX_PIXELS: '1000000' }));
+    const app = await api.start({ UPLOAD_MAX_BYTES: '200000', UPLOAD_MAX_PIXELS: '1000000' });
     const req = await body();
     const res = await app.inject({
       method: 'POST',
@@ -306,8 +262,7 @@ describe('POST /uploads refuses bad uploads', () => {
   });
 
   it('refuses a bad Idempotency-Key before reading the body', async () => {
-    dir = tempDir();
-    app = await buildApp(apiConfig(t, dir));
+    const app = await api.start();
     const req = fileUpload(await makeImage('jpeg', 64, 64), 'a.jpg', 'image/jpeg');
     const res = await app.inject({
       method: 'POST',
