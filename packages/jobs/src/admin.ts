@@ -113,7 +113,12 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     for (const q of deadQueues(queue)) {
       const job = await q.getJob(letterIdFor(id));
       if (job)
-        return { id, queue: (job.data as DeadLetter).sourceQueue, deadQueue: q.name, letter: job.data as DeadLetter };
+        return {
+          id: job.id!,
+          queue: (job.data as DeadLetter).sourceQueue,
+          deadQueue: q.name,
+          letter: job.data as DeadLetter,
+        };
     }
     return undefined;
   }
@@ -135,16 +140,21 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     const base = { id: entry.id, queue: letter.sourceQueue, name: letter.name };
     const checked = check(letter);
     if ('code' in checked) return { ...base, status: 'refused', ...checked };
-    const n = Number(REPLAY_SUFFIX.exec(letter.jobId)?.[1] ?? 0) + 1;
-    const newJobId = `${letter.jobId.replace(REPLAY_SUFFIX, '')}-r${n}`;
-    if (dryRun) return { ...base, status: 'would-replay', newJobId };
     const { def } = checked;
+    const target = queues.get(def.queue);
+    // `<source>-r<n>` with the first n not taken. Only an id this code made (a replay's) loses its suffix:
+    // an idempotency key that happens to end in -r5 is left alone.
+    const baseId = letter.meta.replayOf ? letter.jobId.replace(REPLAY_SUFFIX, '') : letter.jobId;
+    let n = 1;
+    while (await target.getJob(`${baseId}-r${n}`)) n++;
+    const newJobId = `${baseId}-r${n}`;
+    if (dryRun) return { ...base, status: 'would-replay', newJobId };
     // The replay resumes the source job's ledger, so finished steps are not redone, unless an operator
     // edited the payload: then the old steps may not apply, and it starts a ledger of its own.
     const sourceLedger = ledgerIdFor(letter.name, letter.sourceQueue, letter.jobId, letter.meta);
     const ledger = letter.edits?.length ? `${sourceLedger}~e${letter.edits.length}` : sourceLedger;
     const data: Envelope = { payload: checked.payload, meta: { ...letter.meta, ledger, replayOf: letter.jobId } };
-    await queues.get(def.queue).add(def.name, data, {
+    await target.add(def.name, data, {
       jobId: newJobId,
       attempts: def.attempts,
       backoff: def.backoff,
@@ -152,11 +162,9 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       removeOnComplete: { age: def.keepCompletedSeconds },
       removeOnFail: { age: def.keepFailedSeconds },
     });
-    // Only once the new job is safely in Redis does the letter go.
+    // Only once the new job is safely in Redis does the letter go. The failed source job stays (until its
+    // retention ends): while it is there, a new enqueue of the same key is answered with it, not run again.
     await removeLetter(entry);
-    // The failed source job is answered by the replay; leaving it would count it as failed twice.
-    const source = await queues.get(letter.sourceQueue).getJob(letter.jobId);
-    if (source && (await source.isFailed())) await source.remove().catch(() => {});
     options.metrics?.replayed.inc({ queue: def.queue, job: def.name });
     return { ...base, status: 'replayed', newJobId };
   }
@@ -251,7 +259,7 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
         payload: checked.payload,
         edits: [...(entry.letter.edits ?? []), { actor: opts.actor, at }],
       };
-      const job = await queues.get(entry.deadQueue).getJob(id);
+      const job = await queues.get(entry.deadQueue).getJob(entry.id);
       if (!job) throw new DeadLetterNotFoundError(id);
       await job.updateData(letter);
       await audit.append({ actor: opts.actor, action: 'edit', ids: [id], queue: entry.queue, outcome: 'ok' });

@@ -11,18 +11,24 @@ export interface BacklogOptions {
 }
 
 interface State {
+  /** The backlog as this producer knows it: the last read, plus what it admitted since. */
   count: number;
+  /** Admitted but not yet known to be in Redis (their adds are under way). */
+  inflight: number;
+  /** When the count was read. */
   at: number;
-  /** Backlog and time of the previous read, to estimate the drain rate. */
-  prev?: { count: number; at: number; added: number };
+  /** Admitted since that read. */
   added: number;
+  /** The previous read, to estimate the drain rate. */
+  prev?: { count: number; at: number; added: number };
   refreshing?: Promise<void>;
 }
 
 /**
  * Back-pressure without a Redis round trip per enqueue: the backlog is read at most every `refreshMs`
- * and counted forward locally in between. Close to the cap (within 10%) it is read fresh, so the cap is
- * exact for one producer; with several, it may be overshot by what they add within one refresh.
+ * and counted forward locally in between. Close to the cap (within 10%) it is read fresh, and each
+ * admission compares and reserves in one step, so concurrent enqueues of one producer never pass the cap.
+ * With several producers it may be overshot by what the others add within one refresh.
  */
 export class BacklogGuard {
   private readonly states = new Map<string, State>();
@@ -40,77 +46,90 @@ export class BacklogGuard {
   }
 
   /**
-   * Throws (or rejects with) `QueueFullError` when `n` more jobs would pass the cap; otherwise reserves them.
-   * Synchronous while the cached count is fresh and far from the cap: the hot path awaits nothing.
+   * Throws (or rejects with) `QueueFullError` when `n` more jobs would pass the cap; otherwise reserves
+   * them until `settle` (the add landed) or `release` (it did not). Synchronous while the cached count is
+   * fresh and far from the cap: the hot path awaits nothing.
    */
   admit(queue: Queue, n = 1): void | Promise<void> {
     const cap = this.capOf(queue.name);
     if (!Number.isFinite(cap)) return;
     const s = this.states.get(queue.name);
     if (s && !s.refreshing && Date.now() - s.at <= this.refreshMs && s.count + n <= cap * 0.9) {
-      s.count += n;
-      s.added += n;
+      this.reserve(s, n);
       return;
     }
-    return this.check(queue, n).then((fresh) => {
-      if (fresh) {
-        fresh.count += n;
-        fresh.added += n;
-      }
+    return this.refresh(queue).then((fresh) => {
+      // Compare and reserve with nothing awaited in between: concurrent waiters take turns.
+      this.assertFits(queue.name, fresh, cap, n);
+      this.reserve(fresh, n);
     });
   }
 
-  /** Throws `QueueFullError` when `n` more jobs would pass the cap, reserving nothing. */
+  /** Throws `QueueFullError` when the queue has no room for `n`, reserving nothing. */
   async assertRoom(queue: Queue, n = 1): Promise<void> {
-    await this.check(queue, n);
-  }
-
-  private async check(queue: Queue, n: number): Promise<State | undefined> {
     const cap = this.capOf(queue.name);
-    if (!Number.isFinite(cap)) return undefined;
+    if (!Number.isFinite(cap)) return;
     let s = this.states.get(queue.name);
-    if (!s || Date.now() - s.at > this.refreshMs || s.count + n > cap * 0.9) {
+    if (!s || s.refreshing || Date.now() - s.at > this.refreshMs || s.count + n > cap * 0.9) {
       s = await this.refresh(queue);
     }
-    if (s.count + n > cap) throw new QueueFullError(queue.name, s.count, cap, this.retryAfter(s, cap, n));
-    return s;
+    this.assertFits(queue.name, s, cap, n);
   }
 
-  /** Gives back a reservation whose enqueue failed. */
+  /** The admitted jobs are in Redis now: the next read counts them. */
+  settle(queue: string, n = 1): void {
+    const s = this.states.get(queue);
+    if (s) s.inflight = Math.max(0, s.inflight - n);
+  }
+
+  /** Gives back a reservation whose add failed or found the job already there. */
   release(queue: string, n = 1): void {
     const s = this.states.get(queue);
-    if (s) s.count = Math.max(0, s.count - n);
+    if (!s) return;
+    s.count = Math.max(0, s.count - n);
+    s.inflight = Math.max(0, s.inflight - n);
   }
 
+  private reserve(s: State, n: number): void {
+    s.count += n;
+    s.added += n;
+    s.inflight += n;
+  }
+
+  private assertFits(queue: string, s: State, cap: number, n: number): void {
+    if (s.count + n > cap) throw new QueueFullError(queue, s.count, cap, this.retryAfter(s, cap, n));
+  }
+
+  /** Reads the backlog (one read at a time per queue); adds still under way count as backlog. */
   private async refresh(queue: Queue): Promise<State> {
     const old = this.states.get(queue.name);
     if (old?.refreshing) {
       await old.refreshing;
       return this.states.get(queue.name)!;
     }
-    const p = (async () => {
+    const state: State = old ?? { count: 0, inflight: 0, at: 0, added: 0 };
+    if (!old) this.states.set(queue.name, state);
+    state.refreshing = (async () => {
       const c = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
-      const count = (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0);
-      const next: State = { count, at: Date.now(), added: 0 };
-      if (old) next.prev = { count: old.count - old.added, at: old.at, added: old.added };
-      this.states.set(queue.name, next);
+      const inRedis = (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0);
+      if (state.at > 0) state.prev = { count: state.count - state.added, at: state.at, added: state.added };
+      state.count = inRedis + state.inflight;
+      state.at = Date.now();
+      state.added = 0;
     })();
-    if (old) old.refreshing = p;
-    else this.states.set(queue.name, { count: 0, at: 0, added: 0, refreshing: p });
     try {
-      await p;
+      await state.refreshing;
     } finally {
-      const s = this.states.get(queue.name);
-      if (s) s.refreshing = undefined;
+      state.refreshing = undefined;
     }
-    return this.states.get(queue.name)!;
+    return state;
   }
 
   /** How long until the backlog has room for `n`, from the drain rate seen between two reads. */
   private retryAfter(s: State, cap: number, n: number): number {
     if (s.prev) {
       const seconds = (s.at - s.prev.at) / 1000;
-      const drained = s.prev.count + s.prev.added - s.count;
+      const drained = s.prev.count + s.prev.added - (s.count - s.inflight);
       if (seconds > 0 && drained > 0) {
         const perSecond = drained / seconds;
         const over = s.count + n - cap;

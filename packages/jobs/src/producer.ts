@@ -163,7 +163,31 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
     return c;
   };
 
-  async function add(p: Prepared): Promise<EnqueueResult> {
+  /**
+   * Keyed adds under way in this producer. A second enqueue of the same key while the first is in flight
+   * would see no job yet (its EXISTS travels before the first add lands): it waits for the first instead
+   * and says `deduplicated`. Across producers the same race remains (BullMQ still adds the job once).
+   */
+  const inflightKeys = new Map<string, Promise<EnqueueResult>>();
+
+  function add(p: Prepared): Promise<EnqueueResult> {
+    if (p.jobId === undefined) return addOne(p);
+    const k = jobKey(p);
+    const first = inflightKeys.get(k);
+    if (first) {
+      const dedup = (r: EnqueueResult) => {
+        countersOf(p.def).deduplicated?.inc();
+        return { ...r, deduplicated: true };
+      };
+      // The first failed: this one tries on its own.
+      return first.then(dedup, () => add(p));
+    }
+    const running = addOne(p).finally(() => inflightKeys.delete(k));
+    inflightKeys.set(k, running);
+    return running;
+  }
+
+  async function addOne(p: Prepared): Promise<EnqueueResult> {
     const started = performance.now();
     const m = countersOf(p.def);
     try {
@@ -182,6 +206,7 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
         guard.release(p.def.queue);
         m.deduplicated?.inc();
       } else {
+        guard.settle(p.def.queue);
         m.enqueued?.inc();
       }
       m.seconds?.observe((performance.now() - started) / 1000);
@@ -211,6 +236,7 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
       refused(prepared[0]!, err);
     }
     const results: EnqueueResult[] = [];
+    const landed = new Set<Queue>();
     try {
       for (const [q, list] of byQueue) {
         // Which keyed ids existed before the add, in the same round trip (see add()).
@@ -221,17 +247,21 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
           pipe?.exec(),
           q.addBulk(list.map((p) => ({ name: p.def.name, data: p.data, opts: p.opts }))),
         ]);
-        const dupes = new Set(keyed.filter((_, i) => existed?.[i]?.[1] === 1).map((p) => p.jobId));
+        landed.add(q);
+        // Existing before the batch, or repeated within it: BullMQ keeps one job per id.
+        const seen = new Set(keyed.filter((_, i) => existed?.[i]?.[1] === 1).map((p) => p.jobId));
         list.forEach((p, i) => {
-          const deduplicated = p.jobId !== undefined && dupes.has(p.jobId);
+          const deduplicated = p.jobId !== undefined && seen.has(p.jobId);
+          if (p.jobId !== undefined) seen.add(p.jobId);
           const m = countersOf(p.def);
           (deduplicated ? m.deduplicated : m.enqueued)?.inc();
           if (deduplicated) guard.release(q.name);
+          else guard.settle(q.name);
           results.push({ jobId: p.jobId ?? jobs[i]!.id!, queue: p.def.queue, name: p.def.name, deduplicated });
         });
       }
     } catch (err) {
-      for (const [q, n] of admitted) guard.release(q.name, n);
+      for (const [q, n] of admitted) if (!landed.has(q)) guard.release(q.name, n);
       refused(prepared[0]!, err);
     }
     return results;
@@ -293,13 +323,15 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
           jobs: prepared.map((p) => ({ jobId: p.jobId!, queue: p.def.queue, name: p.def.name, deduplicated: true })),
         };
       }
-      await client.zadd(keys.pendingEvents, Date.now(), eventId);
+      // NX: a resumed publish keeps the time the event was first recorded.
+      await client.zadd(keys.pendingEvents, 'NX', Date.now(), eventId);
       let results: EnqueueResult[];
       try {
         results = await addMany(prepared);
       } catch (err) {
-        // Nothing of this event must stay half-done: forget it when no job was added.
-        if (err instanceof QueueFullError) {
+        // A first publish refused at admission added nothing: forget the event. A resumed one (the record
+        // was there before) stays pending, so a later recovery finishes it.
+        if (err instanceof QueueFullError && created) {
           await client.del(key);
           await client.zrem(keys.pendingEvents, eventId);
         }
@@ -325,7 +357,7 @@ export function createProducer<R extends Registry>(registry: R, options: Produce
         }
         const rec = JSON.parse(raw) as { name: string; payload: unknown; requestId?: string };
         try {
-          await client.del(keys.event(eventId));
+          // publish() goes on from the recorded event: it is not done, so every subscriber job is (re)added.
           await producer.publish(rec.name as EventName<R>, rec.payload as never, { eventId, requestId: rec.requestId });
           resumed++;
         } catch (err) {

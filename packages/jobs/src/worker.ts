@@ -107,6 +107,9 @@ interface Active {
 
 const META_FIELDS = ['key', 'ledger', 'requestId', 'replayOf', 'eventId'] as const;
 
+/** Job ids are unique per queue only (BullMQ's own ids are counters): key in-process maps by both. */
+const jobRef = (job: Job) => `${job.queueName}\u0000${job.id}`;
+
 /** `envelopeSchema` without zod, for the hot path: `{ payload, meta? }` with string meta fields. */
 function isEnvelope(data: unknown): data is { payload: unknown; meta?: JobMeta } {
   if (typeof data !== 'object' || data === null || Array.isArray(data) || !('payload' in data)) return false;
@@ -168,7 +171,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
         await new Promise((r) => setTimeout(r, 200 * 2 ** i));
       }
     }
-    lettered.add(job.id!);
+    lettered.add(jobRef(job));
     metrics?.deadLettered.inc({ queue: job.queueName, job: job.name, code: letter.code });
     log.warn(
       { code: letter.code, fingerprint: letter.fingerprint, attempts: letter.attempts.length },
@@ -253,7 +256,8 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       },
     };
     let timer: NodeJS.Timeout | undefined;
-    active.set(id, { abort });
+    const ref = jobRef(job);
+    active.set(ref, { abort });
     try {
       // The handler races its deadline and the shutdown: whichever comes first settles the attempt.
       const result = await new Promise<unknown>((resolve, reject) => {
@@ -276,7 +280,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       throw err;
     } finally {
       clearTimeout(timer);
-      active.delete(id);
+      active.delete(ref);
       if (active.size === 0) whenIdle?.();
     }
   }
@@ -310,7 +314,11 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       const permanent = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log()[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
-      if (final) await deadLetter(job, err, log());
+      if (final) {
+        // When the letter cannot be written the job still fails with its own error; the `failed` listener
+        // tries the letter once more.
+        await deadLetter(job, err, log()).catch(() => {});
+      }
       throw err;
     }
   }
@@ -329,9 +337,13 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     w.on('error', (err) => logger.error({ err, queue }, 'worker.error'));
     // Failures BullMQ decides on its own (a job stalled too often) never reach the processor: letter them here.
     w.on('failed', (job, err) => {
-      if (!job?.finishedOn || lettered.delete(job.id!)) return;
+      if (!job?.finishedOn || lettered.delete(jobRef(job))) return;
       const log = logger.child({ queue, job: job.name, jobId: job.id });
-      void deadLetter(job, Object.assign(coerceError(err), { code: JobErrorCode.JOB_STALLED }), log).catch(() => {});
+      // Keep the error's own code; BullMQ's own final failures are stalls ("job stalled more than allowable limit").
+      const error = coerceError(err);
+      const code =
+        errorCode(error) ?? (/stalled/i.test(error.message) ? JobErrorCode.JOB_STALLED : JobErrorCode.JOB_FAILED);
+      void deadLetter(job, Object.assign(error, { code }), log).catch(() => {});
     });
     return w;
   });
@@ -383,7 +395,9 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
           handedBack = active.size;
           logger.warn({ jobs: handedBack, deadlineMs }, 'worker.grace_period_over');
           for (const a of active.values()) a.abort(new WorkerShuttingDownError());
-          await Promise.race([idle(), new Promise((r) => setTimeout(r, 2000))]);
+          let settle: NodeJS.Timeout | undefined;
+          await Promise.race([idle(), new Promise((r) => (settle = setTimeout(r, 2000)))]);
+          clearTimeout(settle);
         }
         await Promise.all(workers.map((w) => w.close(timedOut).catch(() => {})));
         // Our locks are still held: release them and put the jobs back at the head of the wait list.
