@@ -5,7 +5,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type ApiConfig, parseConfig } from '@bullpen/config';
 import { closeRedis, createProducer, createRedisConnection, type RedisClient, registry } from '@bullpen/jobs';
-import { type RedisTestContext, spawnTs, type TsProcess, useRedisTest, waitFor } from '@bullpen/test-utils';
+import { makeImage, type RedisTestContext, spawnTs, type TsProcess, useRedisTest, waitFor } from '@bullpen/test-utils';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterEach } from 'vitest';
@@ -107,28 +107,8 @@ export const fileUpload = (
     { name: 'file', filename, contentType, data },
   ]);
 
-/** A real image made at test time: noise, so that encoders cannot make it trivially small. */
-export async function makeImage(
-  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff',
-  width: number,
-  height: number,
-): Promise<Buffer> {
-  const img = sharp({ create: { width, height, channels: 3, background: { r: 40, g: 120, b: 200 } } });
-  switch (format) {
-    case 'jpeg':
-      return img.jpeg().toBuffer();
-    case 'png':
-      return img.png().toBuffer();
-    case 'webp':
-      return img.webp().toBuffer();
-    case 'gif':
-      return img.gif().toBuffer();
-    case 'avif':
-      return img.avif({ effort: 0 }).toBuffer();
-    case 'tiff':
-      return img.tiff().toBuffer();
-  }
-}
+/** Real images made at test time (plain colour here; @bullpen/test-utils has noise and EXIF options). */
+export { makeImage } from '@bullpen/test-utils';
 
 /** A tiny PNG whose header claims `width` x `height`: a decompression bomb's header. */
 export async function pngClaiming(width: number, height: number): Promise<Buffer> {

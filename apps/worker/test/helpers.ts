@@ -12,7 +12,13 @@ import {
   registry,
 } from '@bullpen/jobs';
 import { LocalStorage, type UploadRecord, UploadRecords, uploadKeys } from '@bullpen/storage';
-import { type RedisTestContext, spawnTs, type TsProcess } from '@bullpen/test-utils';
+import {
+  makeImage as makeTestImage,
+  type RedisTestContext,
+  spawnTs,
+  type TestImageFormat,
+  type TsProcess,
+} from '@bullpen/test-utils';
 import sharp from 'sharp';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -59,30 +65,14 @@ export function filesUnder(dir: string): string[] {
   }
 }
 
-export async function makeImage(
-  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff',
+/** A real image with noise (realistic sizes), optionally with an EXIF orientation. */
+export function makeImage(
+  format: TestImageFormat,
   width: number,
   height: number,
   opts: { orientation?: number } = {},
 ): Promise<Buffer> {
-  let img = sharp({
-    create: { width, height, channels: 3, background: '#3070c0', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
-  });
-  if (opts.orientation) img = img.withMetadata({ orientation: opts.orientation });
-  switch (format) {
-    case 'jpeg':
-      return img.jpeg().toBuffer();
-    case 'png':
-      return img.png().toBuffer();
-    case 'webp':
-      return img.webp().toBuffer();
-    case 'gif':
-      return img.gif().toBuffer();
-    case 'avif':
-      return img.avif({ effort: 0 }).toBuffer();
-    case 'tiff':
-      return img.tiff().toBuffer();
-  }
+  return makeTestImage(format, width, height, { noise: true, ...opts });
 }
 
 /** What the API does for an accepted upload: the original in storage, a queued record, an enqueued job. */

@@ -7,6 +7,7 @@ export {
   useRedisTest,
   waitFor,
 } from './fixture.ts';
+export { makeImage, type TestImageFormat } from './images.ts';
 export { type RedisClusterHandle, type StartRedisClusterOptions, startRedisCluster } from './redis-cluster.ts';
 export { freePort, type RedisServerHandle, type StartRedisOptions, startRedisServer } from './redis-server.ts';
 export { spawnTs, type TsProcess, tsNodeArgs } from './spawn-ts.ts';
