@@ -7,7 +7,6 @@ import { type ApiConfig, parseConfig } from '@bullpen/config';
 import { closeRedis, createProducer, createRedisConnection, type RedisClient, registry } from '@bullpen/jobs';
 import { makeImage, type RedisTestContext, spawnTs, type TsProcess, useRedisTest, waitFor } from '@bullpen/test-utils';
 import type { FastifyInstance } from 'fastify';
-import sharp from 'sharp';
 import { afterEach } from 'vitest';
 import { type ApiDeps, buildApp } from '../src/app.ts';
 

@@ -19,7 +19,6 @@ import {
   type TestImageFormat,
   type TsProcess,
 } from '@bullpen/test-utils';
-import sharp from 'sharp';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
 
