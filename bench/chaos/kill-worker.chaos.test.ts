@@ -1,13 +1,10 @@
-import path from 'node:path';
-import { closeRedis, createProducer, createRedisConnection, type RedisClient } from '@bullpen/jobs';
-import { type RedisServerHandle, spawnTs, startRedisServer, type TsProcess } from '@bullpen/test-utils';
+import { createProducer } from '@bullpen/jobs';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { benchRegistry, chaosKeys } from '../lib/jobs.ts';
 import { sleep } from '../lib/proc.ts';
-import { adminClient } from '../lib/redis.ts';
 import { median, quantile } from '../lib/stats.ts';
+import { useEffectWorkerRig } from './effect-rig.ts';
 import { recordFigures } from './report.ts';
 
 const JOBS = 5000;
@@ -18,42 +15,14 @@ const LOCK_MS = 2000;
 const STALLED_MS = 1000;
 const prefix = 'chaos-kill';
 const keys = chaosKeys(prefix);
-const WORKER_FILE = path.join(import.meta.dirname, 'effect-worker.ts');
 
 describe('a worker process SIGKILLed every few seconds', () => {
-  let redis: RedisServerHandle;
-  let admin: Redis;
-  let conn: RedisClient;
-  const procs: TsProcess[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    admin = adminClient(redis.url);
-    conn = createRedisConnection(redis.url, 'producer');
-  });
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => p.kill()));
-    await closeRedis(conn);
-    admin?.disconnect();
-    await redis?.stop();
-  });
-
-  async function startWorker(): Promise<TsProcess> {
-    const p = spawnTs(WORKER_FILE, {
-      env: {
-        REDIS_URL: redis.url,
-        BENCH_PREFIX: prefix,
-        CONCURRENCY: String(CONCURRENCY),
-        LOCK_MS: String(LOCK_MS),
-        STALLED_MS: String(STALLED_MS),
-      },
-    });
-    procs.push(p);
-    await p.waitForOutput(/worker ready/, 30_000);
-    return p;
-  }
+  const rig = useEffectWorkerRig(prefix);
+  const startWorker = () =>
+    rig.startWorker({ CONCURRENCY: String(CONCURRENCY), LOCK_MS: String(LOCK_MS), STALLED_MS: String(STALLED_MS) });
 
   it(`loses none of ${JOBS} jobs; a finished step is never redone`, async () => {
+    const { admin, conn } = rig;
     const producer = createProducer(benchRegistry, { connection: conn, prefix });
     const started = Date.now();
     for (let i = 0; i < JOBS; i += 1000) {
@@ -152,6 +121,7 @@ describe('a worker process SIGKILLed every few seconds', () => {
   /** Time from a kill until the dead worker's jobs start again elsewhere, and until all of them completed. */
   async function watchRecovery(ids: string[], killedAt: number) {
     if (ids.length === 0) return undefined;
+    const { admin } = rig;
     let resumeMs: number | undefined;
     const until = killedAt + 60_000;
     while (Date.now() < until) {

@@ -1,17 +1,15 @@
-import path from 'node:path';
-import { closeRedis, createProducer, createRedisConnection, type RedisClient } from '@bullpen/jobs';
-import { type RedisServerHandle, spawnTs, startRedisServer, type TsProcess } from '@bullpen/test-utils';
+import { createProducer } from '@bullpen/jobs';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { benchRegistry, chaosKeys } from '../lib/jobs.ts';
 import { sleep } from '../lib/proc.ts';
-import { adminClient, callsBetween, commandCalls } from '../lib/redis.ts';
+import { callsBetween, commandCalls } from '../lib/redis.ts';
 import { median } from '../lib/stats.ts';
+import { useEffectWorkerRig } from './effect-rig.ts';
 import { recordFigures } from './report.ts';
 
 const prefix = 'chaos-stall';
 const keys = chaosKeys(prefix);
-const WORKER_FILE = path.join(import.meta.dirname, 'effect-worker.ts');
 const TRIALS = 3;
 const LOAD_WINDOW_MS = 10_000;
 
@@ -61,31 +59,12 @@ async function measureLoad(url: string, admin: Redis, ms: number): Promise<Load>
 }
 
 describe("a killed worker's job with Bullpen's default lock settings", () => {
-  let redis: RedisServerHandle;
-  let admin: Redis;
-  let conn: RedisClient;
-  const procs: TsProcess[] = [];
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    admin = adminClient(redis.url);
-    conn = createRedisConnection(redis.url, 'producer');
-  });
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => p.kill()));
-    await closeRedis(conn);
-    admin?.disconnect();
-    await redis?.stop();
-  });
-
-  async function startWorker(): Promise<TsProcess> {
-    // No LOCK_MS / STALLED_MS: createWorker's defaults (lockDurationMs 10 000, stalledIntervalMs 5 000).
-    const p = spawnTs(WORKER_FILE, { env: { REDIS_URL: redis.url, BENCH_PREFIX: prefix, CONCURRENCY: '1' } });
-    procs.push(p);
-    await p.waitForOutput(/worker ready/, 30_000);
-    return p;
-  }
+  const rig = useEffectWorkerRig(prefix);
+  // No LOCK_MS / STALLED_MS: createWorker's defaults (lockDurationMs 10 000, stalledIntervalMs 5 000).
+  const startWorker = () => rig.startWorker({ CONCURRENCY: '1' });
 
   it('resumes on another worker within 15 s, at a stated Redis cost', async () => {
+    const { admin, conn, redis } = rig;
     const workers = [await startWorker(), await startWorker()];
     const producer = createProducer(benchRegistry, { connection: conn, prefix });
     const idle = await measureLoad(redis.url, admin, LOAD_WINDOW_MS);
