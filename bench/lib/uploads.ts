@@ -1,28 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import {
-  type AppRegistry,
-  closeRedis,
-  createProducer,
-  createRedisConnection,
-  type Producer,
-  type RedisClient,
-  registry,
-} from '@bullpen/jobs';
-import { LocalStorage, type UploadRecord, UploadRecords, uploadKeys } from '@bullpen/storage';
+import { Readable } from 'node:stream';
+import { closeRedis, createProducer, createRedisConnection, type RedisClient } from '@bullpen/jobs';
+import { LocalStorage } from '@bullpen/storage';
+import { acceptUpload, registry, UploadRecords } from '@bullpen/uploads';
 
 export interface Uploads {
   ids: string[];
-  producer: Producer<AppRegistry>;
-  /** Enqueues `image.resize` for every stored upload, in one bulk. */
-  enqueueAll(): Promise<void>;
+  /** Lets the workers take the accepted uploads' jobs (the queue was paused while they were accepted). */
+  release(): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * What the API leaves behind for an accepted upload, without the jobs: the original in storage and a queued
- * status record. `enqueueAll` then adds the jobs, so a run can be timed from the enqueue.
+ * What the API does for `count` accepted uploads (`acceptUpload`: the original stored, a queued record, the
+ * job enqueued), with the queue paused: `release` then resumes it, so a run can be timed from that moment.
  */
-export async function storeUploads(
+export async function acceptUploads(
   url: string,
   prefix: string,
   dir: string,
@@ -32,50 +24,22 @@ export async function storeUploads(
 ): Promise<Uploads> {
   const conn: RedisClient = createRedisConnection(url, 'producer');
   const producer = createProducer(registry, { connection: conn, prefix });
-  const records = new UploadRecords(conn, prefix);
-  const storage = new LocalStorage(dir);
-  const ids = Array.from({ length: count }, () => randomBytes(16).toString('base64url'));
-  const sizes = [128, 512, 1024] as const;
-  for (const uploadId of ids) {
-    const originalKey = uploadKeys.original(uploadId);
-    await storage.put(originalKey, image);
-    const now = new Date().toISOString();
-    const record: UploadRecord = {
-      uploadId,
-      status: 'queued',
-      progress: 0,
+  const deps = { producer, records: new UploadRecords(conn, prefix), storage: new LocalStorage(dir) };
+  const queue = producer.queue('images');
+  await queue.pause();
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const { uploadId } = await acceptUpload(deps, {
+      staged: await deps.storage.stage(Readable.from([image])),
       format: 'jpeg',
-      width: meta.width,
-      height: meta.height,
-      bytes: image.length,
-      originalKey,
-      sizes: [...sizes],
-      variants: [],
-      jobId: `image.resize#${uploadId}`,
-      hasCallback: false,
-      createdAt: now,
-      updatedAt: now,
-    };
-    await records.create(record);
+      sizes: [128, 512, 1024],
+      probe: async () => meta,
+    });
+    ids.push(uploadId);
   }
   return {
     ids,
-    producer,
-    async enqueueAll() {
-      await producer.enqueueBulk(
-        ids.map((uploadId) => ({
-          name: 'image.resize' as const,
-          payload: {
-            uploadId,
-            originalKey: uploadKeys.original(uploadId),
-            format: 'jpeg' as const,
-            width: meta.width,
-            height: meta.height,
-            sizes: [...sizes],
-          },
-        })),
-      );
-    },
+    release: () => queue.resume(),
     async close() {
       await producer.close();
       await closeRedis(conn);

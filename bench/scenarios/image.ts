@@ -10,7 +10,7 @@ import { freshPrefix } from '../lib/bench-context.ts';
 import { noiseJpeg } from '../lib/images.ts';
 import { sleep } from '../lib/proc.ts';
 import { row, type Section } from '../lib/report.ts';
-import { storeUploads } from '../lib/uploads.ts';
+import { acceptUploads } from '../lib/uploads.ts';
 
 const PARALLELISM = 4;
 const WIDTHS = [128, 512, 1024];
@@ -19,7 +19,7 @@ const WIDTHS = [128, 512, 1024];
 async function viaWorker(ctx: BenchContext, image: Buffer, count: number): Promise<number> {
   const prefix = freshPrefix('img');
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-img-b-'));
-  const uploads = await storeUploads(ctx.redis.url, prefix, dir, image, { width: 1600, height: 1200 }, count);
+  const uploads = await acceptUploads(ctx.redis.url, prefix, dir, image, { width: 1600, height: 1200 }, count);
   const config = parseConfig('worker', {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -41,7 +41,7 @@ async function viaWorker(ctx: BenchContext, image: Buffer, count: number): Promi
       });
     });
     const t0 = performance.now();
-    await uploads.enqueueAll();
+    await uploads.release();
     await all;
     return count / ((performance.now() - t0) / 1000);
   } finally {

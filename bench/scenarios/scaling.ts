@@ -9,7 +9,7 @@ import { freshPrefix } from '../lib/bench-context.ts';
 import { noiseJpeg } from '../lib/images.ts';
 import { sleep } from '../lib/proc.ts';
 import { row, type Section } from '../lib/report.ts';
-import { storeUploads } from '../lib/uploads.ts';
+import { acceptUploads } from '../lib/uploads.ts';
 
 async function throughput(
   ctx: BenchContext,
@@ -20,7 +20,7 @@ async function throughput(
 ) {
   const prefix = freshPrefix(`scale${processes}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-scale-'));
-  const uploads = await storeUploads(ctx.redis.url, prefix, dir, image, { width: 1600, height: 1200 }, count);
+  const uploads = await acceptUploads(ctx.redis.url, prefix, dir, image, { width: 1600, height: 1200 }, count);
   const procs: TsProcess[] = [];
   const q = new Queue('images', { connection: ctx.admin, prefix });
   try {
@@ -39,7 +39,7 @@ async function throughput(
     }
     await Promise.all(procs.map((p) => p.waitForOutput(/worker\.started/, 30_000)));
     const t0 = performance.now();
-    await uploads.enqueueAll();
+    await uploads.release();
     while ((await q.getCompletedCount()) < count) await sleep(50);
     return count / ((performance.now() - t0) / 1000);
   } finally {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiConfig } from '@bullpen/config';
 import {
+  BullpenError,
   closeRedis,
   createMetrics,
   createProducer,
@@ -11,17 +12,16 @@ import {
   QueueFullError,
   QueueUnavailableError,
   type RedisClient,
-  registry,
 } from '@bullpen/jobs';
-import { LocalStorage, type Storage, UploadRecords } from '@bullpen/storage';
+import { LocalStorage, type Storage } from '@bullpen/storage';
+import { IdempotencyStore, registry, UploadRecords } from '@bullpen/uploads';
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram } from 'prom-client';
-import { API_ERRORS, ApiError, errorBody } from './errors.ts';
-import { IdempotencyStore } from './idempotency.ts';
+import { API_ERRORS, ApiError, errorBody, isApiErrorCode } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './routes/page.ts';
 import { uploadRoutes } from './routes/uploads.ts';
@@ -161,6 +161,10 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
     return new ApiError('QUEUE_FULL', undefined, { 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) });
   }
   if (err instanceof QueueUnavailableError) return new ApiError('QUEUE_UNAVAILABLE', undefined, { 'retry-after': '5' });
+  if (err instanceof BullpenError && isApiErrorCode(err.code)) {
+    const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds;
+    return new ApiError(err.code, err.message, retryAfter ? { 'retry-after': String(retryAfter) } : {});
+  }
   if (err.code === 'FST_ERR_VALIDATION') {
     // A malformed id can name nothing: that is "not found", not "bad request".
     if (err.validationContext === 'params') return new ApiError('NOT_FOUND');

@@ -35,6 +35,8 @@ export const API_ERRORS = {
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
 
+export const isApiErrorCode = (code: string): code is ApiErrorCode => Object.hasOwn(API_ERRORS, code);
+
 /** An error the API answers with on purpose. */
 export class ApiError extends Error {
   readonly statusCode: number;

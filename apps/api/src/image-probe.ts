@@ -1,4 +1,4 @@
-import type { ImageFormat } from '@bullpen/jobs';
+import type { ImageFormat } from '@bullpen/uploads';
 import sharp from 'sharp';
 import { ApiError } from './errors.ts';
 

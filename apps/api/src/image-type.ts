@@ -1,4 +1,4 @@
-import type { ImageFormat } from '@bullpen/jobs';
+import type { ImageFormat } from '@bullpen/uploads';
 
 const ascii = (buf: Buffer, start: number, end: number) => buf.subarray(start, end).toString('latin1');
 

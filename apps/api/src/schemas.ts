@@ -1,5 +1,4 @@
-import { IMAGE_FORMATS, VARIANT_WIDTHS } from '@bullpen/jobs';
-import { UPLOAD_STATUSES, WEBHOOK_STATUSES } from '@bullpen/storage';
+import { IMAGE_FORMATS, UPLOAD_STATUSES, VARIANT_WIDTHS, WEBHOOK_STATUSES } from '@bullpen/uploads';
 import { z } from 'zod';
 
 /**

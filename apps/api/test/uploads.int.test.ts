@@ -1,4 +1,5 @@
-import { closeRedis, createProducer, createRedisConnection, registry } from '@bullpen/jobs';
+import { closeRedis, createProducer, createRedisConnection } from '@bullpen/jobs';
+import { registry } from '@bullpen/uploads';
 import { describe, expect, it } from 'vitest';
 import { filesUnder, fileUpload, jobCount, makeImage, multipart, pngClaiming, scanKeys, useApiApp } from './helpers.ts';
 

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { DashboardConfig } from '@bullpen/config';
 import {
-  registry as catalog,
   closeRedis,
   createJobAdmin,
   createMetrics,
@@ -34,8 +33,8 @@ import { parseUsers, UserDirectory } from './users.ts';
 export interface AppDeps {
   /** A Redis connection (role `admin`); when given, the app does not close it. Default: one made from the config. */
   connection?: RedisClient;
-  /** The jobs to show. Default: Bullpen's catalog. */
-  registry?: Registry;
+  /** The jobs to show: the application's registry. */
+  registry: Registry;
   /** Default: a fresh metric set. */
   metrics?: JobMetrics;
   /** A pino logger for Fastify. Default: one made from LOG_LEVEL / LOG_FORMAT. */
@@ -43,10 +42,10 @@ export interface AppDeps {
 }
 
 /** The dashboard: Bull Board behind login, dead-letter pages, audit log, search and an HTTP API. */
-export async function buildApp(config: DashboardConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
+export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<FastifyInstance> {
   const ownConnection = !deps.connection;
   const connection = deps.connection ?? createRedisConnection(config, 'admin');
-  const registry = deps.registry ?? catalog;
+  const { registry } = deps;
   const metrics = deps.metrics ?? createMetrics();
   const prefix = config.BULLPEN_PREFIX;
   const authDisabled = config.DASHBOARD_AUTH_DISABLED;

@@ -7,6 +7,7 @@ import {
   logFormatFor,
   onShutdownSignals,
 } from '@bullpen/jobs';
+import { registry } from '@bullpen/uploads';
 import { buildApp } from './app.ts';
 import { AUTH_OFF_TEXT } from './layout.ts';
 
@@ -22,7 +23,7 @@ async function main() {
   }
   const connection = createRedisConnection(config, 'admin');
   await checkRedisOrExit(config, connection);
-  const app = await buildApp(config, { connection, logger });
+  const app = await buildApp(config, { connection, logger, registry });
   await app.listen({ host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT });
 
   onShutdownSignals(

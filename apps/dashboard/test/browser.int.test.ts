@@ -1,5 +1,6 @@
-import { PermanentJobError, registry } from '@bullpen/jobs';
+import { PermanentJobError } from '@bullpen/jobs';
 import { waitFor } from '@bullpen/test-utils';
+import { registry } from '@bullpen/uploads';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';

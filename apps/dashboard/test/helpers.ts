@@ -6,9 +6,9 @@ import {
   createWorker,
   type HandlerMap,
   type RedisClient,
-  registry,
 } from '@bullpen/jobs';
 import { useRedisTest } from '@bullpen/test-utils';
+import { registry } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeAll } from 'vitest';
 import { buildApp } from '../src/app.ts';
@@ -58,7 +58,7 @@ export function useDashboardTest() {
       });
     },
     async app(env: Record<string, string> = {}): Promise<FastifyInstance> {
-      const app = await buildApp(t.config(env));
+      const app = await buildApp(t.config(env), { registry });
       closers.push(() => app.close());
       await app.ready();
       return app;

@@ -1,5 +1,6 @@
-import { PermanentJobError, registry } from '@bullpen/jobs';
+import { PermanentJobError } from '@bullpen/jobs';
 import { waitFor } from '@bullpen/test-utils';
+import { registry } from '@bullpen/uploads';
 import { describe, expect, it } from 'vitest';
 import { cookieHeader, imagePayload, login, PASSWORDS, useDashboardTest, useUsers } from './helpers.ts';
 

@@ -1,7 +1,6 @@
 import os from 'node:os';
 import type { WorkerConfig } from '@bullpen/config';
 import {
-  type AppRegistry,
   type BullpenWorker,
   closeRedis,
   createLogger,
@@ -16,9 +15,9 @@ import {
   type Payload,
   type QueueName,
   type RedisClient,
-  registry,
 } from '@bullpen/jobs';
-import { LocalStorage, type Storage, UploadRecords } from '@bullpen/storage';
+import { LocalStorage, type Storage } from '@bullpen/storage';
+import { type AppRegistry, registry, UploadRecords, uploadFailedWebhook } from '@bullpen/uploads';
 import { collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
 import { imageResizeHandler } from './handlers/image-resize.ts';
@@ -84,17 +83,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
       if (p.callbackUrl) {
         await producer.enqueue(
           'webhook.deliver',
-          {
-            url: p.callbackUrl,
-            event: 'upload.failed',
-            subjectId: p.uploadId,
-            body: {
-              uploadId: p.uploadId,
-              status: 'dead',
-              statusPath: `/uploads/${p.uploadId}`,
-              error: { code: letter.code },
-            },
-          },
+          uploadFailedWebhook(p.callbackUrl, p.uploadId, letter.code),
           letter.meta.requestId ? { requestId: letter.meta.requestId } : {},
         );
       }

@@ -1,17 +1,10 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { parseConfig, type WorkerConfig } from '@bullpen/config';
-import {
-  type AppRegistry,
-  closeRedis,
-  createProducer,
-  createRedisConnection,
-  type Producer,
-  type RedisClient,
-  registry,
-} from '@bullpen/jobs';
-import { LocalStorage, type UploadRecord, UploadRecords, uploadKeys } from '@bullpen/storage';
+import { closeRedis, createProducer, createRedisConnection, type Producer, type RedisClient } from '@bullpen/jobs';
+import { LocalStorage } from '@bullpen/storage';
 import {
   makeImage as makeTestImage,
   type RedisTestContext,
@@ -19,6 +12,7 @@ import {
   type TestImageFormat,
   type TsProcess,
 } from '@bullpen/test-utils';
+import { type AppRegistry, acceptUpload, registry, UploadRecords } from '@bullpen/uploads';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -103,41 +97,19 @@ export function seeder(t: RedisTestContext, dir: string): Seeder {
     records,
     storage,
     async seed(uploadId, image, p) {
-      const originalKey = uploadKeys.original(uploadId);
-      await storage.put(originalKey, image);
-      const sizes = p.sizes ?? [128, 512, 1024];
-      const now = new Date().toISOString();
-      const record: UploadRecord = {
-        uploadId,
-        status: 'queued',
-        progress: 0,
-        format: p.format,
-        width: p.width,
-        height: p.height,
-        bytes: image.length,
-        originalKey,
-        sizes,
-        variants: [],
-        jobId: `image.resize#${uploadId}`,
-        hasCallback: Boolean(p.callbackUrl),
-        createdAt: now,
-        updatedAt: now,
-      };
-      await records.create(record);
-      const job = await producer.enqueue(
-        'image.resize',
+      const accepted = await acceptUpload(
+        { producer, records, storage },
         {
           uploadId,
-          originalKey,
+          staged: await storage.stage(Readable.from([image])),
           format: p.format,
-          width: p.width,
-          height: p.height,
-          sizes,
+          sizes: p.sizes ?? [128, 512, 1024],
           ...(p.callbackUrl ? { callbackUrl: p.callbackUrl } : {}),
+          requestId: `req-${uploadId}`,
+          probe: async () => ({ width: p.width, height: p.height }),
         },
-        { requestId: `req-${uploadId}` },
       );
-      return job.jobId;
+      return accepted.jobId;
     },
     async close() {
       await producer.close();

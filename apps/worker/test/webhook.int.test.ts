@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closeRedis, createJobAdmin, createRedisConnection, registry } from '@bullpen/jobs';
+import { closeRedis, createJobAdmin, createRedisConnection } from '@bullpen/jobs';
 import { useRedisTest, waitFor } from '@bullpen/test-utils';
+import { registry } from '@bullpen/uploads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildWorker, type WorkerApp } from '../src/app.ts';
 import { verifyWebhookSignature } from '../src/webhook-signature.ts';

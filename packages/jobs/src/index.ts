@@ -9,7 +9,6 @@ export {
 } from './admin.ts';
 export { type AuditAction, type AuditEntry, AuditLog } from './audit.ts';
 export { BacklogGuard, type BacklogOptions } from './backlog.ts';
-export * from './catalog/index.ts';
 export {
   type ConnectionRole,
   closeRedis,

@@ -1,4 +1,3 @@
-export { uploadKeys, variantName } from './keys.ts';
 export { LocalStorage } from './local-storage.ts';
 export {
   assertKey,
@@ -8,12 +7,3 @@ export {
   type StagedObject,
   type Storage,
 } from './storage.ts';
-export {
-  UPLOAD_STATUSES,
-  type UploadRecord,
-  UploadRecords,
-  type UploadStatus,
-  type VariantInfo,
-  WEBHOOK_STATUSES,
-  type WebhookStatus,
-} from './upload-records.ts';

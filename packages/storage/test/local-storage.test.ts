@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidKeyError, LocalStorage, ObjectNotFoundError, uploadKeys } from '../src/index.ts';
+import { InvalidKeyError, LocalStorage, ObjectNotFoundError } from '../src/index.ts';
 
 describe('LocalStorage', () => {
   let dir: string;
@@ -26,7 +26,7 @@ describe('LocalStorage', () => {
     expect(await storage.stat('uploads/abc/512.webp')).toMatchObject({ size: 5 });
     expect(await storage.list('uploads/abc')).toEqual(['uploads/abc/512.webp']);
     expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
-    await storage.deletePrefix(uploadKeys.dir('abc'));
+    await storage.deletePrefix('uploads/abc');
     await expect(storage.get('uploads/abc/512.webp')).rejects.toBeInstanceOf(ObjectNotFoundError);
     expect(await storage.stat('uploads/abc/512.webp')).toBeUndefined();
   });

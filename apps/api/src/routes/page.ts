@@ -1,4 +1,4 @@
-import { VARIANT_WIDTHS } from '@bullpen/jobs';
+import { VARIANT_WIDTHS } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
 
 // One self-contained page: no build step, no external assets. Everything user-provided is set

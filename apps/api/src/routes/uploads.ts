@@ -1,12 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import type { AppRegistry, ImageFormat, Producer } from '@bullpen/jobs';
-import { checkCallbackTarget, jobIdFor, VARIANT_WIDTHS } from '@bullpen/jobs';
-import { type Storage, type UploadRecord, type UploadRecords, uploadKeys } from '@bullpen/storage';
+import type { Storage } from '@bullpen/storage';
+import {
+  type AcceptUploadDeps,
+  acceptUpload,
+  checkCallbackTarget,
+  type ImageFormat,
+  isValidIdempotencyKey,
+  type UploadRecords,
+  VARIANT_WIDTHS,
+} from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
-import { type IdempotencyStore, isValidIdempotencyKey } from '../idempotency.ts';
-import { probeImage } from '../image-probe.ts';
+import { type ProbedImage, probeImage } from '../image-probe.ts';
 import { MIME_TYPES, sniffImageType } from '../image-type.ts';
 import { receiveUpload } from '../receive-upload.ts';
 import {
@@ -20,11 +25,9 @@ import {
   variantParams,
 } from '../schemas.ts';
 
-export interface UploadRoutesOptions {
+export interface UploadRoutesOptions extends AcceptUploadDeps {
   storage: Storage;
   records: UploadRecords;
-  producer: Producer<AppRegistry>;
-  idempotency: IdempotencyStore;
   maxBytes: number;
   /** An upload that delivers no byte for this long is answered 408 UPLOAD_TIMEOUT. */
   idleTimeoutMs: number;
@@ -34,13 +37,9 @@ export interface UploadRoutesOptions {
   publicUrl: string;
 }
 
-const IDEMPOTENCY_SCOPE = 'uploads';
-
-/** A new upload id: 16 random bytes, base64url (22 characters). */
-const newUploadId = () => randomBytes(16).toString('base64url');
-
 export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptions): Promise<void> {
-  const { storage, records, producer, idempotency } = opts;
+  const { storage, records, producer } = opts;
+  const deps: AcceptUploadDeps = opts;
   const statusPath = (id: string) => `${opts.publicUrl}/uploads/${id}`;
   const variantPath = (id: string, name: string) => `${opts.publicUrl}/uploads/${id}/variants/${name}`;
 
@@ -83,8 +82,6 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
         maxBytes: opts.maxBytes,
         idleTimeoutMs: opts.idleTimeoutMs,
       });
-      let claimed = false;
-      let committed: string | undefined;
       try {
         const format = sniffImageType(staged.head);
         if (!format) throw new ApiError('UPLOAD_UNSUPPORTED_TYPE');
@@ -93,101 +90,42 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
           throw new ApiError('UPLOAD_FIELD_INVALID', z.prettifyError(parsed.error).replace(/\n/g, ' '));
         }
         const { callbackUrl } = parsed.data;
-        const sizes = parsed.data.sizes ?? [...VARIANT_WIDTHS];
         if (callbackUrl) {
           const check = await checkCallbackTarget(callbackUrl, { allowPrivate: opts.allowPrivateCallbacks });
           if (!check.ok) throw new ApiError('UPLOAD_FIELD_INVALID', `callbackUrl ${check.reason}`);
         }
-
-        const fingerprint = `${staged.sha256}:${JSON.stringify(parsed.data)}`;
-        if (idemKey !== undefined) {
-          const claim = await idempotency.claim(IDEMPOTENCY_SCOPE, idemKey, fingerprint);
-          switch (claim.kind) {
-            case 'new':
-              claimed = true;
-              break;
-            case 'replay':
-              await staged.discard();
-              req.log.info({ uploadId: (claim.answer.body as { uploadId?: string }).uploadId }, 'upload.replayed');
-              return reply
-                .code(claim.answer.statusCode)
-                .headers({ ...claim.answer.headers, 'idempotent-replayed': 'true' })
-                .send(claim.answer.body);
-            case 'conflict':
-              throw new ApiError('IDEMPOTENCY_KEY_CONFLICT');
-            case 'in-progress':
-              throw new ApiError('IDEMPOTENCY_KEY_IN_PROGRESS', undefined, { 'retry-after': '1' });
-            default: {
-              const never: never = claim;
-              throw new Error(`unexpected claim ${JSON.stringify(never)}`);
-            }
-          }
-        }
-
-        const image = await probeImage(staged.path, format, opts.maxPixels);
-        const uploadId = newUploadId();
-        const originalKey = uploadKeys.original(uploadId);
-        await staged.commit(originalKey);
-        committed = uploadId;
-        const now = new Date().toISOString();
-        const record: UploadRecord = {
-          uploadId,
-          status: 'queued',
-          progress: 0,
-          format: image.format,
-          width: image.width,
-          height: image.height,
-          bytes: staged.size,
-          originalKey,
-          sizes,
-          variants: [],
-          jobId: jobIdFor('image.resize', uploadId),
+        let probed: ProbedImage | undefined;
+        const accepted = await acceptUpload(deps, {
+          staged,
+          format,
+          sizes: parsed.data.sizes ?? VARIANT_WIDTHS,
+          ...(callbackUrl ? { callbackUrl } : {}),
           requestId: req.id,
-          hasCallback: Boolean(callbackUrl),
-          createdAt: now,
-          updatedAt: now,
-        };
-        // The record exists before the job does, so a worker that starts at once finds it.
-        await records.create(record);
-        const job = await producer.enqueue(
-          'image.resize',
-          {
-            uploadId,
-            originalKey,
-            format: image.format,
-            width: image.width,
-            height: image.height,
-            sizes,
-            ...(callbackUrl ? { callbackUrl } : {}),
-          },
-          { requestId: req.id },
-        );
-        const body = { uploadId, jobId: job.jobId, status: 'queued' as const, statusUrl: statusPath(uploadId) };
-        const headers = { location: statusPath(uploadId) };
-        if (claimed)
-          await idempotency.complete(IDEMPOTENCY_SCOPE, idemKey!, fingerprint, { statusCode: 202, body, headers });
+          ...(idemKey !== undefined ? { idempotencyKey: idemKey, fingerprint: JSON.stringify(parsed.data) } : {}),
+          probe: async (s) => (probed = await probeImage(s.path, format, opts.maxPixels)),
+        });
+        const { uploadId, jobId } = accepted;
+        const body = { uploadId, jobId, status: 'queued' as const, statusUrl: statusPath(uploadId) };
+        reply.code(202).header('location', statusPath(uploadId));
+        if (accepted.replayed) {
+          req.log.info({ uploadId }, 'upload.replayed');
+          return reply.header('idempotent-replayed', 'true').send(body);
+        }
         req.log.info(
           {
             requestId: req.id,
             uploadId,
-            jobId: job.jobId,
-            format: image.format,
-            width: image.width,
-            height: image.height,
+            jobId,
+            format,
+            width: probed?.width,
+            height: probed?.height,
             bytes: staged.size,
           },
           'upload.accepted',
         );
-        return reply.code(202).headers(headers).send(body);
+        return reply.send(body);
       } catch (err) {
         await staged.discard();
-        if (committed) {
-          await storage
-            .deletePrefix(uploadKeys.dir(committed))
-            .catch((e) => req.log.error({ err: e }, 'upload.cleanup_failed'));
-          await records.delete(committed).catch((e) => req.log.error({ err: e }, 'upload.cleanup_failed'));
-        }
-        if (claimed) await idempotency.release(IDEMPOTENCY_SCOPE, idemKey!).catch(() => {});
         throw err;
       }
     },

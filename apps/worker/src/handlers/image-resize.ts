@@ -1,22 +1,16 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Handler, type JobContext, type Payload, type Producer, WorkerShuttingDownError } from '@bullpen/jobs';
+import { ObjectNotFoundError, type Storage } from '@bullpen/storage';
 import {
   type AppRegistry,
-  type Handler,
   type ImageFormat,
-  type JobContext,
-  type Payload,
-  type Producer,
-  WorkerShuttingDownError,
-} from '@bullpen/jobs';
-import {
-  ObjectNotFoundError,
-  type Storage,
   type UploadRecords,
+  uploadCompletedWebhook,
   uploadKeys,
   type VariantInfo,
   variantName,
-} from '@bullpen/storage';
+} from '@bullpen/uploads';
 import sharp from 'sharp';
 import { ImageOriginalMissingError } from '../errors.ts';
 
@@ -117,24 +111,7 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
           await records.update(p.uploadId, { webhook: 'pending' });
           const job = await producer.enqueue(
             'webhook.deliver',
-            {
-              url: callbackUrl,
-              event: 'upload.completed',
-              subjectId: p.uploadId,
-              body: {
-                uploadId: p.uploadId,
-                status: 'done',
-                statusPath: `/uploads/${p.uploadId}`,
-                variants: made.map((v) => ({
-                  name: v.name,
-                  format: v.format,
-                  width: v.width,
-                  height: v.height,
-                  bytes: v.bytes,
-                  path: `/uploads/${p.uploadId}/variants/${v.name}`,
-                })),
-              },
-            },
+            uploadCompletedWebhook(callbackUrl, p.uploadId, made),
             ctx.job.requestId ? { requestId: ctx.job.requestId } : {},
           );
           return job.jobId;

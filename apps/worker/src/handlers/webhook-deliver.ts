@@ -1,14 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import {
-  type AppRegistry,
-  checkCallbackTarget,
-  type Handler,
-  type JobContext,
-  type Payload,
-  privateSafeLookup,
-} from '@bullpen/jobs';
-import type { UploadRecords } from '@bullpen/storage';
+import type { Handler, JobContext, Payload } from '@bullpen/jobs';
+import { type AppRegistry, checkCallbackTarget, privateSafeLookup, type UploadRecords } from '@bullpen/uploads';
 import {
   WebhookRejectedError,
   WebhookRetryableError,

@@ -1,5 +1,5 @@
-import { checkCallbackTarget, isPrivateAddress } from '@bullpen/jobs';
 import { describe, expect, it } from 'vitest';
+import { checkCallbackTarget, isPrivateAddress } from '../src/index.ts';
 
 describe('callback targets', () => {
   it('tells private, loopback and reserved addresses from public ones', () => {

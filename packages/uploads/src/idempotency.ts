@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from '@bullpen/jobs';
 
-/** The first answer to a request, kept for retries of the same Idempotency-Key. */
+/** The first answer to a request, kept for retries of the same Idempotency-Key: the upload it created. */
 export interface StoredAnswer {
-  statusCode: number;
-  body: unknown;
-  headers: Record<string, string>;
+  uploadId: string;
+  jobId: string;
 }
 
 export type Claim =

@@ -1,8 +1,9 @@
+import { defineJob, defineRegistry } from '@bullpen/jobs';
 import { z } from 'zod';
-import { defineJob } from '../define.ts';
 
 /** Widths (px) a client may ask for; each is made as WebP and in the original format. */
 export const VARIANT_WIDTHS = [128, 512, 1024] as const;
+export type VariantWidth = (typeof VARIANT_WIDTHS)[number];
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
@@ -33,3 +34,28 @@ export const imageResize = defineJob({
   idempotencyKey: (p) => p.uploadId,
   description: 'Resizes an uploaded image into WebP and original-format variants',
 });
+
+export const webhookDeliverPayload = z.object({
+  url: z.url({ protocol: /^https?$/ }),
+  /** What happened, e.g. `upload.completed`. */
+  event: z.string().min(1),
+  /** The subject, e.g. the upload id: with `event` it makes the idempotency key. */
+  subjectId: z.string().min(1),
+  body: z.record(z.string(), z.unknown()),
+});
+
+/** POSTs a signed JSON webhook. 5xx, 408, 429 and network errors are retried; other 4xx are permanent. */
+export const webhookDeliver = defineJob({
+  name: 'webhook.deliver',
+  queue: 'webhooks',
+  payload: webhookDeliverPayload,
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 2000 },
+  timeoutMs: 30_000,
+  idempotencyKey: (p) => `${p.event}-${p.subjectId}`,
+  description: 'Delivers a signed webhook with retries',
+});
+
+/** Bullpen's own jobs: what the API enqueues, the worker runs and the dashboard shows. */
+export const registry = defineRegistry([imageResize, webhookDeliver]);
+export type AppRegistry = typeof registry;

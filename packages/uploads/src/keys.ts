@@ -1,3 +1,6 @@
+import { jobIdFor } from '@bullpen/jobs';
+import { imageResize } from './jobs.ts';
+
 /** Storage keys of an upload. Made from the server-generated upload id, never from user input. */
 export const uploadKeys = {
   /** The folder of one upload. */
@@ -10,3 +13,6 @@ export const uploadKeys = {
 
 /** A variant's name: `<width>.<format>`, e.g. `512.webp`. */
 export const variantName = (width: number, format: string) => `${width}.${format}`;
+
+/** The id of an upload's `image.resize` job (its idempotency key is the upload id). */
+export const resizeJobId = (uploadId: string) => jobIdFor(imageResize.name, uploadId);

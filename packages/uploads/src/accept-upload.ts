@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import type { Producer } from '@bullpen/jobs';
+import type { StagedObject, Storage } from '@bullpen/storage';
+import { IdempotencyConflictError, IdempotencyInProgressError } from './errors.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+import type { AppRegistry, ImageFormat, VariantWidth } from './jobs.ts';
+import { resizeJobId, uploadKeys } from './keys.ts';
+import type { UploadRecord, UploadRecords } from './records.ts';
+
+export interface AcceptUploadDeps {
+  storage: Storage;
+  records: UploadRecords;
+  producer: Producer<AppRegistry>;
+  /** Needed only for requests with an `idempotencyKey`. */
+  idempotency?: IdempotencyStore;
+}
+
+/** An upload whose bytes are staged and whose type and fields are checked. */
+export interface UploadRequest {
+  staged: StagedObject;
+  /** Default: a new random id. Give one only for an upload that has none yet (an import, a test). */
+  uploadId?: string;
+  /** The type sniffed from the bytes. */
+  format: ImageFormat;
+  sizes: readonly VariantWidth[];
+  callbackUrl?: string;
+  requestId?: string;
+  /** A client's Idempotency-Key: a retry of the same request gets the first answer and creates nothing. */
+  idempotencyKey?: string;
+  /** What else makes two requests with one key the same, besides the bytes (the form fields, say). */
+  fingerprint?: string;
+  /**
+   * Checks the staged image after the key is claimed and before anything is stored (dimensions, damage)
+   * and returns its displayed size; throws to refuse it.
+   */
+  probe(staged: StagedObject): Promise<{ width: number; height: number }>;
+}
+
+export interface AcceptedUpload {
+  uploadId: string;
+  jobId: string;
+  /** The first answer to this Idempotency-Key, given again: nothing new was stored. */
+  replayed: boolean;
+}
+
+const IDEMPOTENCY_SCOPE = 'uploads';
+
+/** A new upload id: 16 random bytes, base64url (22 characters). */
+export const newUploadId = () => randomBytes(16).toString('base64url');
+
+/**
+ * Accepts a staged upload: claims its Idempotency-Key, probes the image, commits the original under a
+ * server-made key, writes the status record and enqueues `image.resize`. All or nothing: when any step
+ * refuses or fails, what the earlier steps made is removed (the staged file, the original, the record, the
+ * claim) and the error is rethrown.
+ */
+export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): Promise<AcceptedUpload> {
+  const { records, producer, idempotency } = deps;
+  const { staged } = req;
+  const key = req.idempotencyKey;
+  const fingerprint = `${staged.sha256}:${req.fingerprint ?? ''}`;
+  let claimed = false;
+  let committed: string | undefined;
+  try {
+    if (key !== undefined) {
+      if (!idempotency) throw new TypeError('acceptUpload: an idempotencyKey needs deps.idempotency');
+      const claim = await idempotency.claim(IDEMPOTENCY_SCOPE, key, fingerprint);
+      switch (claim.kind) {
+        case 'new':
+          claimed = true;
+          break;
+        case 'replay':
+          await staged.discard();
+          return { ...claim.answer, replayed: true };
+        case 'conflict':
+          throw new IdempotencyConflictError();
+        case 'in-progress':
+          throw new IdempotencyInProgressError();
+        default: {
+          const never: never = claim;
+          throw new Error(`unexpected claim ${JSON.stringify(never)}`);
+        }
+      }
+    }
+    const { width, height } = await req.probe(staged);
+    const uploadId = req.uploadId ?? newUploadId();
+    const originalKey = uploadKeys.original(uploadId);
+    await staged.commit(originalKey);
+    committed = uploadId;
+    const now = new Date().toISOString();
+    const record: UploadRecord = {
+      uploadId,
+      status: 'queued',
+      progress: 0,
+      format: req.format,
+      width,
+      height,
+      bytes: staged.size,
+      originalKey,
+      sizes: [...req.sizes],
+      variants: [],
+      jobId: resizeJobId(uploadId),
+      ...(req.requestId ? { requestId: req.requestId } : {}),
+      hasCallback: Boolean(req.callbackUrl),
+      createdAt: now,
+      updatedAt: now,
+    };
+    // The record exists before the job does, so a worker that starts at once finds it.
+    await records.create(record);
+    const job = await producer.enqueue(
+      'image.resize',
+      {
+        uploadId,
+        originalKey,
+        format: req.format,
+        width,
+        height,
+        sizes: [...req.sizes],
+        ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
+      },
+      req.requestId ? { requestId: req.requestId } : {},
+    );
+    const accepted = { uploadId, jobId: job.jobId };
+    if (claimed) await idempotency!.complete(IDEMPOTENCY_SCOPE, key!, fingerprint, accepted);
+    return { ...accepted, replayed: false };
+  } catch (err) {
+    await staged.discard();
+    if (committed) await removeUpload(deps, committed);
+    if (claimed) await idempotency!.release(IDEMPOTENCY_SCOPE, key!).catch(() => {});
+    throw err;
+  }
+}
+
+/** Removes an upload's files and record; a failure is reported through the error it rethrows. */
+async function removeUpload(deps: AcceptUploadDeps, uploadId: string): Promise<void> {
+  await Promise.allSettled([deps.storage.deletePrefix(uploadKeys.dir(uploadId)), deps.records.delete(uploadId)]);
+}
