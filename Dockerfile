@@ -1,7 +1,7 @@
 # One image per app, from this one file:
 #   docker build --build-arg APP=api -t bullpen-api .        (api | worker | dashboard)
-# docker-compose.yml builds all three. The apps run their TypeScript as source with tsx (a runtime
-# dependency of each app); the workspace packages they use are copied in as source by `pnpm deploy`.
+# docker-compose.yml builds all three. The apps run compiled JavaScript (`node dist/main.js`): the build
+# stage compiles the app and the workspace packages it uses, and `pnpm deploy` copies their dist/ in.
 
 ARG NODE_IMAGE=node:20-slim
 
@@ -18,12 +18,15 @@ COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/config/package.json packages/config/
 COPY packages/jobs/package.json packages/jobs/
 COPY packages/storage/package.json packages/storage/
+COPY packages/uploads/package.json packages/uploads/
 COPY packages/test-utils/package.json packages/test-utils/
 RUN pnpm install --frozen-lockfile
 COPY . .
 ARG APP
 RUN test -n "$APP" || (echo 'build with --build-arg APP=api|worker|dashboard' >&2; exit 1)
-# /out: the app's files and a node_modules of its production dependencies (workspace packages copied in).
+# The app and every workspace package it depends on, compiled (no TypeScript at run time).
+RUN pnpm --filter "@bullpen/${APP}..." build
+# /out: the app's dist/ and a node_modules of its production dependencies (workspace packages copied in).
 RUN pnpm --filter "@bullpen/${APP}" deploy --prod /out
 
 # ---- runtime: slim Node, no pnpm, no dev dependencies, a non-root user ----
@@ -38,4 +41,4 @@ RUN mkdir -p /data/storage && chown -R node:node /data
 COPY --from=build --chown=node:node /out ./
 USER node
 # One process: its pid is the program's, and it gets SIGTERM itself (compose adds an init for reaping).
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "--enable-source-maps", "dist/main.js"]

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
-import { reporters } from './vitest.shared.ts';
+import { reporters, sourceResolution } from './vitest.shared.ts';
 
 const root = import.meta.dirname;
 const globalSetup = [path.join(root, 'packages/test-utils/src/global-setup.ts')];
@@ -16,6 +16,7 @@ const dirs = ['packages', 'apps'].flatMap((group) =>
 );
 
 export default defineConfig({
+  ...sourceResolution,
   test: {
     reporters: reporters(),
     projects: dirs.map((dir) => ({

@@ -17,6 +17,13 @@ if (!('groupBy' in Map)) {
   });
 }
 
+/**
+ * Workspace packages resolve to their TypeScript source under this condition (see each package's `exports`),
+ * so tests never run a stale dist/. Child processes get it too (`tsNodeArgs` in packages/test-utils).
+ */
+const conditions = ['@bullpen/source', 'module', 'node', 'import', 'default'];
+export const sourceResolution = { resolve: { conditions }, ssr: { resolve: { conditions } } };
+
 /** CI sets VITEST_JSON_REPORT to a path: the run also writes a JSON report there, for its summary line. */
 export function reporters(): (string | [string, Record<string, unknown>])[] {
   const jsonReport = process.env.VITEST_JSON_REPORT;

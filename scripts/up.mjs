@@ -4,7 +4,7 @@
 // Redis: REDIS_URL when set; otherwise a `redis-server` from the PATH that this script starts itself
 // (AOF on, `appendfsync everysec`, `maxmemory-policy noeviction`, data in .data/redis) on REDIS_PORT
 // (default 6390, or a free port when 6390 is taken). Then the API, one worker and the dashboard, each one
-// process (`node --import tsx src/main.ts` in its app folder), their log lines prefixed with their name.
+// process (`node --conditions=@bullpen/source --import tsx src/main.ts` in its app folder: TypeScript source, no build), their log lines prefixed with their name.
 // Ctrl-C (SIGINT) or SIGTERM stops everything it started: the apps first (SIGTERM, then SIGKILL after a
 // deadline), Redis last. When a process dies on its own, the others are stopped and this exits 1.
 //
@@ -293,11 +293,15 @@ function dashboardCredentials() {
   const password = randomBytes(12).toString('base64url');
   const dashboardDir = path.join(ROOT, 'apps/dashboard');
   // apps/dashboard/src/hash-password.ts prints `name:role:scrypt...` (the password comes from the environment).
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/hash-password.ts', username, 'operator'], {
-    cwd: dashboardDir,
-    env: { ...env, DASHBOARD_PASSWORD: password },
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--conditions=@bullpen/source', '--import', 'tsx', 'src/hash-password.ts', username, 'operator'],
+    {
+      cwd: dashboardDir,
+      env: { ...env, DASHBOARD_PASSWORD: password },
+      encoding: 'utf8',
+    },
+  );
   const usersEntry = r.stdout?.trim();
   if (r.status !== 0 || !/^admin:operator:scrypt\./.test(usersEntry ?? '')) {
     fail(`cannot hash the dashboard password: ${r.stderr || r.error?.message || 'no output'}`);
@@ -349,7 +353,7 @@ async function main() {
     ? { ...shared, DASHBOARD_USERS: creds.usersEntry, DASHBOARD_SESSION_SECRET: creds.sessionSecret }
     : shared;
   const app = (name, extra = shared) =>
-    start(name, process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    start(name, process.execPath, ['--conditions=@bullpen/source', '--import', 'tsx', 'src/main.ts'], {
       cwd: path.join(ROOT, 'apps', name),
       env: extra,
     });

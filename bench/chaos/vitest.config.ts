@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
-import { reporters } from '../../vitest.shared.ts';
+import { reporters, sourceResolution } from '../../vitest.shared.ts';
 
 const here = import.meta.dirname;
 
 /** The reliability suite: real processes, real crashes, its own Redis servers. Run with `pnpm test:chaos`. */
 export default defineConfig({
+  ...sourceResolution,
   test: {
     reporters: reporters(),
     root: here,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ApiConfig } from '@bullpen/config';
+import { type ApiConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
 import {
   BullpenError,
   closeRedis,
@@ -7,7 +7,6 @@ import {
   createProducer,
   createRedisConnection,
   type JobMetrics,
-  logFormatFor,
   loggerOptions,
   QueueFullError,
   QueueUnavailableError,
@@ -54,7 +53,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
 
-  const redis = deps.redis ?? createRedisConnection(config, 'producer');
+  const redis = deps.redis ?? createRedisConnection(redisTargetOf(config), 'producer');
   const ownsRedis = !deps.redis;
   redis.on('error', (err: Error) => app.log.warn({ err }, 'redis.error'));
   const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);

@@ -1,9 +1,9 @@
-import { loadConfig } from '@bullpen/config';
-import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs';
+import { loadConfig, redisTargetOf } from '@bullpen/config';
+import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs/process';
 import { buildApp } from './app.ts';
 
 const config = loadConfig('api');
-await checkRedisOrExit(config);
+if (config.REDIS_CHECK) await checkRedisOrExit(redisTargetOf(config));
 
 const app = await buildApp(config);
 await app.listen({ host: config.API_HOST, port: config.API_PORT });

@@ -1,12 +1,11 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { DashboardConfig } from '@bullpen/config';
+import { type DashboardConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
 import {
   closeRedis,
   createJobAdmin,
   createMetrics,
   createRedisConnection,
   type JobMetrics,
-  logFormatFor,
   loggerOptions,
   type RedisClient,
   type Registry,
@@ -44,7 +43,7 @@ export interface AppDeps {
 /** The dashboard: Bull Board behind login, dead-letter pages, audit log, search and an HTTP API. */
 export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<FastifyInstance> {
   const ownConnection = !deps.connection;
-  const connection = deps.connection ?? createRedisConnection(config, 'admin');
+  const connection = deps.connection ?? createRedisConnection(redisTargetOf(config), 'admin');
   const { registry } = deps;
   const metrics = deps.metrics ?? createMetrics();
   const prefix = config.BULLPEN_PREFIX;

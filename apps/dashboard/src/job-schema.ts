@@ -1,4 +1,4 @@
-import { envelopeSchema, type JobDefinition } from '@bullpen/jobs';
+import { type JobDefinition, jobDataSchema } from '@bullpen/jobs';
 import { z } from 'zod';
 
 /** The JSON schema of a job's payload, as people and Bull Board read it (schema input: defaults optional). */
@@ -14,7 +14,7 @@ export function payloadJsonSchema(def: JobDefinition): Record<string, unknown> {
 export function queueDataJsonSchema(jobs: readonly JobDefinition[]): Record<string, unknown> | undefined {
   const schemas = jobs.map((def) => {
     try {
-      const s = z.toJSONSchema(envelopeSchema.extend({ payload: def.payload }), {
+      const s = z.toJSONSchema(jobDataSchema(def), {
         io: 'input',
         unrepresentable: 'any',
       });

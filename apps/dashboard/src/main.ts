@@ -1,12 +1,6 @@
-import { loadConfig } from '@bullpen/config';
-import {
-  checkRedisOrExit,
-  closeRedis,
-  createLogger,
-  createRedisConnection,
-  logFormatFor,
-  onShutdownSignals,
-} from '@bullpen/jobs';
+import { loadConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
+import { closeRedis, createLogger, createRedisConnection } from '@bullpen/jobs';
+import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs/process';
 import { registry } from '@bullpen/uploads';
 import { buildApp } from './app.ts';
 import { AUTH_OFF_TEXT } from './layout.ts';
@@ -21,8 +15,8 @@ async function main() {
     process.stderr.write(`\n  WARNING: ${AUTH_OFF_TEXT}\n\n`);
     logger.warn('dashboard.auth_disabled');
   }
-  const connection = createRedisConnection(config, 'admin');
-  await checkRedisOrExit(config, connection);
+  const connection = createRedisConnection(redisTargetOf(config), 'admin');
+  if (config.REDIS_CHECK) await checkRedisOrExit(redisTargetOf(config), connection);
   const app = await buildApp(config, { connection, logger, registry });
   await app.listen({ host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT });
 

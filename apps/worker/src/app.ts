@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { WorkerConfig } from '@bullpen/config';
+import { logFormatFor, redisTargetOf, type WorkerConfig } from '@bullpen/config';
 import {
   type BullpenWorker,
   closeRedis,
@@ -11,7 +11,6 @@ import {
   type DeadLetter,
   type JobMetrics,
   type Logger,
-  logFormatFor,
   type Payload,
   type QueueName,
   type RedisClient,
@@ -60,8 +59,8 @@ export function configureSharp(config: Pick<WorkerConfig, 'SHARP_CONCURRENCY'>):
 /** A worker process's parts: BullMQ workers for the configured queues, the handlers and /healthz + /metrics. */
 export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): Promise<WorkerApp> {
   const logger = deps.logger ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, format: logFormatFor(config) });
-  const workerConnection = deps.workerConnection ?? createRedisConnection(config, 'worker');
-  const producerConnection = deps.producerConnection ?? createRedisConnection(config, 'producer');
+  const workerConnection = deps.workerConnection ?? createRedisConnection(redisTargetOf(config), 'worker');
+  const producerConnection = deps.producerConnection ?? createRedisConnection(redisTargetOf(config), 'producer');
   for (const c of [workerConnection, producerConnection])
     c.on('error', (err: Error) => logger.warn({ err }, 'redis.error'));
   const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);

@@ -1,10 +1,9 @@
-import { loadConfig } from '@bullpen/config';
-import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs';
+import { loadConfig, redisTargetOf } from '@bullpen/config';
+import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs/process';
 import { buildWorker, configureSharp } from './app.ts';
 
 const config = loadConfig('worker');
-
-await checkRedisOrExit(config);
+if (config.REDIS_CHECK) await checkRedisOrExit(redisTargetOf(config));
 
 const sharpThreads = configureSharp(config);
 const app = await buildWorker(config);

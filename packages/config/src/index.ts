@@ -1,6 +1,6 @@
 export { envBoolean, envInt, envList } from './env.ts';
-export { ConfigError, loadConfig, parseConfig } from './load.ts';
-export { checkRedis, RedisNotReadyError } from './redis-check.ts';
+export { ConfigError, loadConfig, logFormatFor, parseConfig } from './load.ts';
+export { redisTargetOf } from './redis-target.ts';
 export {
   type ApiConfig,
   apiSchema,

@@ -47,3 +47,8 @@ export function loadConfig<S extends Slice>(
     throw err;
   }
 }
+
+/** The log format a config asks for: explicit, else json in production and pretty elsewhere. */
+export function logFormatFor(cfg: { LOG_FORMAT?: 'pretty' | 'json' | undefined; NODE_ENV: string }): 'pretty' | 'json' {
+  return cfg.LOG_FORMAT ?? (cfg.NODE_ENV === 'production' || cfg.NODE_ENV === 'test' ? 'json' : 'pretty');
+}

@@ -2,6 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/index.ts';
 
 describe('parseConfig', () => {
+  it('refuses a cluster config without a hash-tag prefix', () => {
+    const env = { REDIS_URL: 'redis://127.0.0.1:7000', REDIS_CLUSTER_NODES: 'a:7000,b:7001,c:7002' };
+    expect(() => parseConfig('redis', { ...env, BULLPEN_PREFIX: 'bullpen' })).toThrow(/hash tag/);
+    expect(parseConfig('redis', { ...env, BULLPEN_PREFIX: '{bp}' }).REDIS_CLUSTER_NODES).toHaveLength(3);
+  });
+
   it('applies defaults and coerces numbers and booleans', () => {
     const c = parseConfig('worker', { WORKER_CONCURRENCY: '8', REDIS_CHECK: 'false' });
     expect(c.WORKER_CONCURRENCY).toBe(8);

@@ -1,4 +1,3 @@
-import type { RedisConfig } from '@bullpen/config';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 export type RedisClient = Redis | Cluster;
@@ -11,8 +10,13 @@ export type RedisClient = Redis | Cluster;
  */
 export type ConnectionRole = 'worker' | 'producer' | 'admin';
 
-/** Where Redis is: a URL, or cluster seed nodes. A subset of the redis config slice. */
-export type RedisTarget = Pick<RedisConfig, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>;
+/** Where Redis is. */
+export interface RedisTarget {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url: string;
+  /** `host:port` seed nodes of a Redis Cluster; the URL then gives only the credentials and TLS. */
+  clusterNodes?: readonly string[];
+}
 
 function roleOptions(role: ConnectionRole): RedisOptions {
   switch (role) {
@@ -29,21 +33,22 @@ function roleOptions(role: ConnectionRole): RedisOptions {
   }
 }
 
-/** Opens a connection to Redis or Redis Cluster, tuned for its role. */
+/** Opens a connection to Redis (a URL) or Redis Cluster, tuned for its role. */
 export function createRedisConnection(target: RedisTarget | string, role: ConnectionRole): RedisClient {
-  const t: RedisTarget = typeof target === 'string' ? { REDIS_URL: target, REDIS_CLUSTER_NODES: [] } : target;
+  const t: RedisTarget = typeof target === 'string' ? { url: target } : target;
+  const clusterNodes = t.clusterNodes ?? [];
   const base: RedisOptions = {
     ...roleOptions(role),
     // Back off to at most 2 s between reconnects, forever: a restarted Redis is picked up again.
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     connectionName: `bullpen-${role}`,
   };
-  if (t.REDIS_CLUSTER_NODES.length > 0) {
-    const nodes = t.REDIS_CLUSTER_NODES.map((n) => {
+  if (clusterNodes.length > 0) {
+    const nodes = clusterNodes.map((n) => {
       const [host, port] = n.split(':');
       return { host: host!, port: Number(port) };
     });
-    const url = new URL(t.REDIS_URL);
+    const url = new URL(t.url);
     return new Cluster(nodes, {
       redisOptions: {
         ...base,
@@ -56,7 +61,7 @@ export function createRedisConnection(target: RedisTarget | string, role: Connec
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     });
   }
-  return new Redis(t.REDIS_URL, base);
+  return new Redis(t.url, base);
 }
 
 /** Closes a connection: QUIT when it is up, a plain disconnect otherwise. Never throws. */
@@ -66,5 +71,16 @@ export async function closeRedis(client: RedisClient): Promise<void> {
     else client.disconnect();
   } catch {
     client.disconnect();
+  }
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
   }
 }

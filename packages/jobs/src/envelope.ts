@@ -22,6 +22,11 @@ export interface Envelope<P = unknown> {
   meta: JobMeta;
 }
 
+/** The zod schema of a job's BullMQ data: Bullpen's envelope around the job's payload (for tools and docs). */
+export function jobDataSchema<S extends z.ZodType>(def: { payload: S }) {
+  return envelopeSchema.extend({ payload: def.payload });
+}
+
 /** The ledger record a job's steps are stored under. */
 export function ledgerIdFor(jobName: string, queue: string, jobId: string, meta: JobMeta): string {
   if (meta.ledger) return meta.ledger;

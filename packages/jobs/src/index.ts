@@ -1,36 +1,43 @@
+// The public API of @bullpen/jobs. What is not exported here is internal and may change in any release.
 export {
   type ActionOptions,
   createJobAdmin,
   type FoundJob,
   type JobAdmin,
+  type JobAdminOptions,
   type LetterTarget,
   type ReplayOutcome,
   type ReplayReport,
 } from './admin.ts';
-export { type AuditAction, type AuditEntry, AuditLog } from './audit.ts';
-export { BacklogGuard, type BacklogOptions } from './backlog.ts';
+export type { AuditAction, AuditEntry, AuditLog } from './audit.ts';
+export type { BacklogOptions } from './backlog.ts';
 export {
   type ConnectionRole,
   closeRedis,
   createRedisConnection,
   type RedisClient,
   type RedisTarget,
+  redactRedisUrl,
 } from './connection.ts';
-export {
-  type DeadLetter,
-  type DeadLetterEntry,
-  groupLetters,
-  type LetterFilter,
-  type LetterGroup,
-} from './dead-letter.ts';
+export type { AttemptRecord, DeadLetter, DeadLetterEntry, LetterFilter, LetterGroup } from './dead-letter.ts';
 export * from './define.ts';
-export { type Envelope, envelopeSchema, type JobMeta } from './envelope.ts';
-export * from './errors.ts';
+export { type Envelope, type JobMeta, jobDataSchema } from './envelope.ts';
+export {
+  BullpenError,
+  DeadLetterNotFoundError,
+  InvalidQueuedPayloadError,
+  JobErrorCode,
+  JobPayloadInvalidError,
+  JobTimeoutError,
+  JobUnknownError,
+  PermanentJobError,
+  QueueFullError,
+  QueueUnavailableError,
+  UnknownQueuedJobError,
+} from './errors.ts';
 export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from './keys.ts';
-export { Ledger } from './ledger.ts';
-export { createLogger, type Logger, type LoggerOptions, logFormatFor, loggerOptions, REDACT_PATHS } from './logger.ts';
+export { createLogger, type Logger, type LoggerOptions, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
-export { checkRedisOrExit, onShutdownSignals, type ShutdownOptions } from './process.ts';
 export {
   type BulkItem,
   createProducer,
@@ -40,7 +47,8 @@ export {
   type ProducerOptions,
   type PublishResult,
 } from './producer.ts';
-export { QueueSet } from './queues.ts';
+export type { QueueSet } from './queues.ts';
+export { checkRedis, RedisNotReadyError } from './redis-check.ts';
 export {
   type BullpenWorker,
   createWorker,

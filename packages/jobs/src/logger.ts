@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
@@ -6,7 +7,10 @@ export interface LoggerOptions {
   name: string;
   /** Default `info`. */
   level?: string;
-  /** `pretty` for a person at a terminal, `json` for machines. Default: json. */
+  /**
+   * `pretty` for a person at a terminal (needs the optional `pino-pretty` package; json without it), `json`
+   * for machines. Default: json.
+   */
   format?: 'pretty' | 'json';
 }
 
@@ -23,16 +27,26 @@ export const REDACT_PATHS = [
   '*.payload',
 ];
 
+/** Where `pino-pretty` is, when it is installed (an optional peer: production images leave it out). */
+function prettyTarget(): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve('pino-pretty');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The pino options every Bullpen process uses (also handed to Fastify). */
 export function loggerOptions(opts: LoggerOptions): pino.LoggerOptions {
+  const pretty = opts.format === 'pretty' ? prettyTarget() : undefined;
   return {
     name: opts.name,
     level: opts.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    ...(opts.format === 'pretty'
+    ...(pretty
       ? {
           transport: {
-            target: 'pino-pretty',
+            target: pretty,
             options: { colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss.l' },
           },
         }
@@ -42,9 +56,4 @@ export function loggerOptions(opts: LoggerOptions): pino.LoggerOptions {
 
 export function createLogger(opts: LoggerOptions): Logger {
   return pino(loggerOptions(opts));
-}
-
-/** The log format a config asks for: explicit, else json in production and pretty elsewhere. */
-export function logFormatFor(cfg: { LOG_FORMAT?: 'pretty' | 'json' | undefined; NODE_ENV: string }): 'pretty' | 'json' {
-  return cfg.LOG_FORMAT ?? (cfg.NODE_ENV === 'production' || cfg.NODE_ENV === 'test' ? 'json' : 'pretty');
 }

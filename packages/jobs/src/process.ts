@@ -1,19 +1,29 @@
-import { checkRedis, type RedisConfig } from '@bullpen/config';
-import { closeRedis, createRedisConnection, type RedisClient } from './connection.ts';
+/**
+ * `@bullpen/jobs/process`: helpers for a process's entry file, the one place that may end the process.
+ * The library itself never calls `process.exit`.
+ */
+import { closeRedis, createRedisConnection, type RedisClient, type RedisTarget, redactRedisUrl } from './connection.ts';
+import { checkRedis } from './redis-check.ts';
 
 /**
- * For entry files: unless `REDIS_CHECK=false`, checks that Redis is reachable, ≥ 6.2 and never evicts;
- * otherwise prints how to fix it and exits 1. Uses `connection` when given, else a short-lived one.
+ * Checks that Redis is reachable, ≥ 6.2 and never evicts (`checkRedis`); otherwise prints one line, with the
+ * error's code and the URL tried, and exits 1. Uses `connection` when given, else a short-lived one.
  */
-export async function checkRedisOrExit(config: RedisConfig, connection?: RedisClient): Promise<void> {
-  if (!config.REDIS_CHECK) return;
-  const probe = connection ?? createRedisConnection(config, 'admin');
+export async function checkRedisOrExit(target: RedisTarget | string, connection?: RedisClient): Promise<void> {
+  const url = typeof target === 'string' ? target : target.url;
+  const probe = connection ?? createRedisConnection(target, 'admin');
+  // The check reports what went wrong; ioredis's own "Unhandled error event" traces add nothing.
+  const quiet = () => {};
+  probe.on('error', quiet);
   try {
     await checkRedis(probe);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    await closeRedis(probe);
+    const { code, message } = err as { code?: string; message: string };
+    process.stderr.write(`${code ?? 'REDIS_NOT_READY'}: ${message} (REDIS_URL=${redactRedisUrl(url)})\n`);
+    if (!connection) await closeRedis(probe);
     process.exit(1);
+  } finally {
+    probe.off('error', quiet);
   }
   if (!connection) await closeRedis(probe);
 }
@@ -26,8 +36,8 @@ export interface ShutdownOptions {
 }
 
 /**
- * For entry files: on SIGTERM or SIGINT runs `stop` once, then exits 0 (1 when it throws, when it runs
- * past `deadlineMs`, or on a second signal).
+ * On SIGTERM or SIGINT runs `stop` once, then exits 0 (1 when it throws, when it runs past `deadlineMs`, or
+ * on a second signal).
  */
 export function onShutdownSignals(stop: (signal: NodeJS.Signals) => Promise<void>, opts: ShutdownOptions): void {
   let stopping = false;

@@ -12,6 +12,8 @@ const tsxDir = path.dirname(require.resolve('tsx/package.json'));
  */
 export function tsNodeArgs(file: string): string[] {
   return [
+    // Workspace packages as TypeScript source, never a stale dist/ (see their `exports`).
+    '--conditions=@bullpen/source',
     '--require',
     path.join(tsxDir, 'dist/preflight.cjs'),
     '--import',

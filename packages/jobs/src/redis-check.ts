@@ -1,11 +1,11 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
+import { BullpenError, JobErrorCode } from './errors.ts';
 
 /** Thrown when Redis cannot safely hold Bullpen's jobs. */
-export class RedisNotReadyError extends Error {
-  readonly code = 'REDIS_NOT_READY';
-  constructor(message: string) {
-    super(message);
-    this.name = 'RedisNotReadyError';
+export class RedisNotReadyError extends BullpenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(JobErrorCode.REDIS_NOT_READY, message, options);
   }
 }
 
@@ -34,8 +34,14 @@ function versionAtLeast(v: string, min: number[]): boolean {
  * Checks that Redis is reachable, at least 6.2, and never evicts keys (`maxmemory-policy noeviction`):
  * BullMQ silently loses jobs when Redis evicts. Throws `RedisNotReadyError` saying how to fix it.
  */
-export async function checkRedis(client: Redis | Cluster): Promise<{ version: string; policy: string }> {
+export async function checkRedis(client: RedisClient): Promise<{ version: string; policy: string }> {
   let info: Record<string, string>;
+  // What the connection itself saw (ECONNREFUSED, a bad password) says more than the ping's retries-spent error.
+  let lastError: Error | undefined;
+  const onError = (err: Error) => {
+    lastError = err;
+  };
+  client.on('error', onError);
   try {
     // A cluster client knows its masters only once connected: the ping waits for that.
     await client.ping();
@@ -53,8 +59,11 @@ export async function checkRedis(client: Redis | Cluster): Promise<{ version: st
     }
   } catch (err) {
     throw new RedisNotReadyError(
-      `Redis is not reachable (${(err as Error).message}). Start one (redis-server) or set REDIS_URL.`,
+      `Redis is not reachable (${(lastError ?? (err as Error)).message}). Start one (redis-server) or set REDIS_URL.`,
+      { cause: err },
     );
+  } finally {
+    client.off('error', onError);
   }
   const version = info.redis_version ?? '0';
   if (!versionAtLeast(version, MIN_VERSION)) {
