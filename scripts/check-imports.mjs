@@ -29,8 +29,8 @@ for (const g of groups) {
 /** The workspace packages each package may import (apps may import any package, never another app). */
 const MAY_IMPORT = {
   'packages/jobs': [],
-  'packages/config': [],
-  'packages/storage': [],
+  'packages/config': ['jobs'],
+  'packages/storage': ['jobs'],
   'packages/uploads': ['jobs', 'storage'],
   'packages/test-utils': [],
 };

@@ -1,15 +1,14 @@
+import { BullpenError } from '@bullpen/jobs';
 import type { z } from 'zod';
 import { type Config, type Slice, schemas } from './schema.ts';
 
 /** Thrown by `parseConfig` with every bad or missing variable in one message. */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
+export class ConfigError extends BullpenError {
   constructor(
     readonly slice: Slice,
     readonly problems: string[],
   ) {
-    super(`Invalid ${slice} configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('CONFIG_INVALID', `Invalid ${slice} configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 
