@@ -8,19 +8,17 @@ import {
   createProducer,
   createRedisConnection,
   createWorker,
-  type DeadLetter,
   type JobMetrics,
   type Logger,
-  type Payload,
   type QueueName,
   type RedisClient,
 } from '@bullpen/jobs';
 import { LocalStorage, type Storage } from '@bullpen/storage';
-import { type AppRegistry, registry, UploadRecords, uploadFailedWebhook } from '@bullpen/uploads';
+import { type AppRegistry, registry, UploadRecords } from '@bullpen/uploads';
 import { collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
-import { imageResizeHandler } from './handlers/image-resize.ts';
-import { webhookDeliverHandler } from './handlers/webhook-deliver.ts';
+import { imageResizeDeadLetter, imageResizeHandler } from './handlers/image-resize.ts';
+import { webhookDeadLetter, webhookDeliverHandler } from './handlers/webhook-deliver.ts';
 import { type OpsServer, startOpsServer } from './http-server.ts';
 
 export interface WorkerDeps {
@@ -71,38 +69,23 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
   const removed = await storage.sweepTemp(TEMP_MAX_AGE_MS).catch(() => 0);
   if (removed) logger.info({ removed }, 'storage.temp_swept');
 
-  async function onDeadLetter(letter: DeadLetter) {
-    if (letter.name === 'image.resize') {
-      const p = letter.payload as Payload<AppRegistry, 'image.resize'>;
-      await records.update(
-        p.uploadId,
-        { status: 'dead', error: { code: letter.code, message: letter.error.message.slice(0, 300) } },
-        { unless: ['done'] },
-      );
-      if (p.callbackUrl) {
-        await producer.enqueue(
-          'webhook.deliver',
-          uploadFailedWebhook(p.callbackUrl, p.uploadId, letter.code),
-          letter.meta.requestId ? { requestId: letter.meta.requestId } : {},
-        );
-      }
-    } else if (letter.name === 'webhook.deliver') {
-      const p = letter.payload as Payload<AppRegistry, 'webhook.deliver'>;
-      if (p.event.startsWith('upload.')) await records.update(p.subjectId, { webhook: 'dead' });
-    }
-  }
-
   const queues = config.WORKER_QUEUES.length ? (config.WORKER_QUEUES as QueueName<AppRegistry>[]) : undefined;
   const worker = createWorker(
     registry,
     {
-      'image.resize': imageResizeHandler({ storage, records, producer, stepDelayMs: config.WORKER_TEST_STEP_DELAY_MS }),
-      'webhook.deliver': webhookDeliverHandler({
-        secret: config.WEBHOOK_SECRET,
-        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-        allowPrivate: config.CALLBACK_ALLOW_PRIVATE,
-        records,
-      }),
+      'image.resize': {
+        handle: imageResizeHandler({ storage, records, producer, stepDelayMs: config.WORKER_TEST_STEP_DELAY_MS }),
+        onDeadLetter: imageResizeDeadLetter({ records, producer }),
+      },
+      'webhook.deliver': {
+        handle: webhookDeliverHandler({
+          secret: config.WEBHOOK_SECRET,
+          timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+          allowPrivate: config.CALLBACK_ALLOW_PRIVATE,
+          records,
+        }),
+        onDeadLetter: webhookDeadLetter(records),
+      },
     },
     {
       connection: workerConnection,
@@ -115,7 +98,6 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
       ledgerTtlSeconds: config.LEDGER_TTL_SECONDS,
       logger,
       metrics,
-      onDeadLetter,
     },
   );
 

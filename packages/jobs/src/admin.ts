@@ -1,4 +1,3 @@
-import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
 import type { RedisClient } from './connection.ts';
@@ -12,11 +11,21 @@ import {
   SCAN_MAX,
 } from './dead-letter.ts';
 import type { JobDefinition, Registry } from './define.ts';
-import { type Envelope, ledgerIdFor } from './envelope.ts';
-import { DeadLetterNotFoundError, formatIssues, JobPayloadInvalidError, JobUnknownError } from './errors.ts';
-import { deadLetterQueueName, jobIdFor, letterIdFor } from './keys.ts';
+import {
+  DeadLetterNotFoundError,
+  formatIssues,
+  JobErrorCode,
+  JobPayloadInvalidError,
+  JobUnknownError,
+} from './errors.ts';
+import { type FoundJob, findJobs } from './find-jobs.ts';
+import { letterIdFor } from './keys.ts';
 import type { JobMetrics } from './metrics.ts';
 import { QueueSet } from './queues.ts';
+import { Replayer, type ReplayOutcome, type ReplayReport, replayAudit } from './replay.ts';
+
+export type { FoundJob } from './find-jobs.ts';
+export type { ReplayOutcome, ReplayReport } from './replay.ts';
 
 /** Which letters: by id (optionally in one queue), or by filter. */
 export type LetterTarget = { ids: string[]; queue?: string } | LetterFilter;
@@ -24,37 +33,6 @@ export type LetterTarget = { ids: string[]; queue?: string } | LetterFilter;
 export interface ActionOptions {
   /** Who asked: recorded in the audit log. */
   actor: string;
-}
-
-export interface ReplayOutcome {
-  id: string;
-  queue: string;
-  name: string;
-  status: 'replayed' | 'would-replay' | 'refused';
-  /** Why a letter was refused (its payload no longer fits today's schema, an unknown job, ...). */
-  reason?: string;
-  code?: string;
-  /** The new job's id. */
-  newJobId?: string;
-}
-
-export interface ReplayReport {
-  dryRun: boolean;
-  replayed: number;
-  refused: number;
-  outcomes: ReplayOutcome[];
-}
-
-export interface FoundJob {
-  queue: string;
-  id: string;
-  name: string;
-  state: string;
-  deadLetter: boolean;
-  idempotencyKey?: string;
-  requestId?: string;
-  timestamp: number;
-  failedReason?: string;
 }
 
 export interface JobAdminOptions {
@@ -80,14 +58,13 @@ export interface JobAdmin {
   close(): Promise<void>;
 }
 
-const REPLAY_SUFFIX = /-r(\d+)$/;
-
 /** Operator actions on dead letters and jobs, each recorded in the audit log. */
 export function createJobAdmin<R extends Registry>(registry: R, options: JobAdminOptions): JobAdmin {
   const queues = new QueueSet(options.connection, options.prefix);
   const audit = new AuditLog(options.connection, options.prefix);
   const jobs = registry.jobs as Record<string, JobDefinition>;
   const deadQueues = (queue?: string) => (queue ? [queue] : registry.queues).map((q) => queues.dead(q));
+  const replayer = new Replayer(jobs, queues, options.metrics);
 
   async function resolve(target: LetterTarget): Promise<{ entries: DeadLetterEntry[]; missing: string[] }> {
     if ('ids' in target) {
@@ -127,48 +104,6 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     await queues.get(entry.deadQueue).remove(entry.id);
   }
 
-  function check(letter: DeadLetter): { def: JobDefinition; payload: unknown } | { code: string; reason: string } {
-    const def = jobs[letter.name];
-    if (!def) return { code: 'JOB_UNKNOWN', reason: `no job "${letter.name}" in today's registry` };
-    const parsed = def.payload.safeParse(letter.payload);
-    if (!parsed.success) return { code: 'JOB_PAYLOAD_INVALID', reason: formatIssues(parsed.error.issues) };
-    return { def, payload: parsed.data };
-  }
-
-  async function replayOne(entry: DeadLetterEntry, dryRun: boolean): Promise<ReplayOutcome> {
-    const { letter } = entry;
-    const base = { id: entry.id, queue: letter.sourceQueue, name: letter.name };
-    const checked = check(letter);
-    if ('code' in checked) return { ...base, status: 'refused', ...checked };
-    const { def } = checked;
-    const target = queues.get(def.queue);
-    // `<source>-r<n>` with the first n not taken. Only an id this code made (a replay's) loses its suffix:
-    // an idempotency key that happens to end in -r5 is left alone.
-    const baseId = letter.meta.replayOf ? letter.jobId.replace(REPLAY_SUFFIX, '') : letter.jobId;
-    let n = 1;
-    while (await target.getJob(`${baseId}-r${n}`)) n++;
-    const newJobId = `${baseId}-r${n}`;
-    if (dryRun) return { ...base, status: 'would-replay', newJobId };
-    // The replay resumes the source job's ledger, so finished steps are not redone, unless an operator
-    // edited the payload: then the old steps may not apply, and it starts a ledger of its own.
-    const sourceLedger = ledgerIdFor(letter.name, letter.sourceQueue, letter.jobId, letter.meta);
-    const ledger = letter.edits?.length ? `${sourceLedger}~e${letter.edits.length}` : sourceLedger;
-    const data: Envelope = { payload: checked.payload, meta: { ...letter.meta, ledger, replayOf: letter.jobId } };
-    await target.add(def.name, data, {
-      jobId: newJobId,
-      attempts: def.attempts,
-      backoff: def.backoff,
-      stackTraceLimit: def.attempts + 1,
-      removeOnComplete: { age: def.keepCompletedSeconds },
-      removeOnFail: { age: def.keepFailedSeconds },
-    });
-    // Only once the new job is safely in Redis does the letter go. The failed source job stays (until its
-    // retention ends): while it is there, a new enqueue of the same key is answered with it, not run again.
-    await removeLetter(entry);
-    options.metrics?.replayed.inc({ queue: def.queue, job: def.name });
-    return { ...base, status: 'replayed', newJobId };
-  }
-
   return {
     queues,
     audit,
@@ -189,32 +124,26 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       const dryRun = opts.dryRun ?? false;
       const { entries, missing } = await resolve(target);
       const outcomes: ReplayOutcome[] = [];
-      for (const e of entries) outcomes.push(await replayOne(e, dryRun));
+      for (const e of entries) outcomes.push(await replayer.replayOne(e, dryRun));
       for (const id of missing) {
         outcomes.push({
           id,
           queue: '',
           name: '',
           status: 'refused',
-          code: 'DEAD_LETTER_NOT_FOUND',
+          code: JobErrorCode.DEAD_LETTER_NOT_FOUND,
           reason: 'no such letter',
         });
       }
-      const replayed = outcomes.filter((o) => o.status !== 'refused').length;
-      const refused = outcomes.length - replayed;
+      const { replayed, refused, outcome, detail } = replayAudit(outcomes);
       if (!dryRun) {
         await audit.append({
           actor: opts.actor,
           action: 'replay',
           ...auditQueue(entries),
           ids: outcomes.map((o) => o.id),
-          outcome: refused === 0 ? 'ok' : replayed === 0 ? 'refused' : 'partial',
-          detail: {
-            replayed: outcomes.filter((o) => o.status === 'replayed').map((o) => ({ id: o.id, newJobId: o.newJobId })),
-            refused: outcomes
-              .filter((o) => o.status === 'refused')
-              .map((o) => ({ id: o.id, code: o.code, reason: o.reason })),
-          },
+          outcome,
+          detail,
         });
       }
       options.logger?.info({ actor: opts.actor, dryRun, replayed, refused }, 'dead_letter.replayed');
@@ -266,43 +195,7 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       return { ...entry, letter };
     },
 
-    async findJobs(term) {
-      const found: FoundJob[] = [];
-      const seen = new Set<string>();
-      for (const queue of registry.queues) {
-        const candidates = new Set([term, ...registry.jobsOf(queue).map((j) => jobIdFor(j.name, term))]);
-        for (const qname of [queue, deadLetterQueueName(queue)]) {
-          const q = queues.get(qname);
-          for (const id of candidates) {
-            // The job itself, then its replays (-r1, -r2, ...) until one is missing.
-            for (let n = 0; n < 1000; n++) {
-              const candidate = n === 0 ? id : `${id}-r${n}`;
-              const job: Job | undefined = await q.getJob(qname === queue ? candidate : letterIdFor(candidate));
-              if (!job) {
-                if (n > 0) break;
-                continue;
-              }
-              if (seen.has(`${qname}/${job.id}`)) continue;
-              seen.add(`${qname}/${job.id}`);
-              const dead = qname !== queue;
-              const meta = dead ? (job.data as DeadLetter).meta : ((job.data as Envelope).meta ?? {});
-              found.push({
-                queue: qname,
-                id: job.id!,
-                name: job.name,
-                state: await job.getState(),
-                deadLetter: dead,
-                ...(meta?.key ? { idempotencyKey: meta.key } : {}),
-                ...(meta?.requestId ? { requestId: meta.requestId } : {}),
-                timestamp: job.timestamp,
-                ...(job.failedReason ? { failedReason: job.failedReason } : {}),
-              });
-            }
-          }
-        }
-      }
-      return found;
-    },
+    findJobs: (term) => findJobs(registry, queues, term),
 
     close: () => queues.close(),
   };

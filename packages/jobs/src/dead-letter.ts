@@ -1,6 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import type { Envelope } from './envelope.ts';
-import { errorCode, fingerprint } from './errors.ts';
+import { errorCode, fingerprint, JobErrorCode } from './errors.ts';
 import { letterIdFor } from './keys.ts';
 import type { QueueSet } from './queues.ts';
 
@@ -12,13 +12,17 @@ export interface AttemptRecord {
   code?: string;
 }
 
-/** What a dead letter holds: everything needed to understand the failure and to replay it. */
-export interface DeadLetter {
+/**
+ * What a dead letter holds: everything needed to understand the failure and to replay it. `P` is the job's
+ * payload type when the letter is known to be of one job (a per-job `onDeadLetter` gets `DeadLetter<Payload>`);
+ * a letter read back from Redis may be older than today's schema, hence `unknown` by default.
+ */
+export interface DeadLetter<P = unknown> {
   sourceQueue: string;
   name: string;
   /** The source job's id; the letter's id in `<queue>.dead` is `letterIdFor(jobId)`. */
   jobId: string;
-  payload: unknown;
+  payload: P;
   meta: Envelope['meta'];
   idempotencyKey?: string;
   /** The final error's code (`JOB_PAYLOAD_INVALID`, `JOB_TIMEOUT`, a handler's own code, or `JOB_FAILED`). */
@@ -61,7 +65,7 @@ export function buildLetter(job: Job, err: Error): DeadLetter {
   const previous = (job.stacktrace ?? [])
     .filter(Boolean)
     .map((stack, i) => ({ attempt: i + 1, ...parseStack(stack), stack }));
-  const code = errorCode(err) ?? 'JOB_FAILED';
+  const code = errorCode(err) ?? JobErrorCode.JOB_FAILED;
   const current: AttemptRecord = {
     attempt: previous.length + 1,
     name: err.name,

@@ -43,11 +43,6 @@ export class Ledger {
     await this.write(id, DONE, result);
   }
 
-  /** Forgets a ledger record (used when an operator edits a payload: old steps no longer apply). */
-  async clear(id: string): Promise<void> {
-    await this.client.del(this.keys.ledger(id));
-  }
-
   private async write(id: string, field: string, value: unknown): Promise<void> {
     const key = this.keys.ledger(id);
     const replies = await this.client

@@ -1,12 +1,20 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Handler, type JobContext, type Payload, type Producer, WorkerShuttingDownError } from '@bullpen/jobs';
+import {
+  type DeadLetter,
+  type Handler,
+  type JobContext,
+  type Payload,
+  type Producer,
+  WorkerShuttingDownError,
+} from '@bullpen/jobs';
 import { ObjectNotFoundError, type Storage } from '@bullpen/storage';
 import {
   type AppRegistry,
   type ImageFormat,
   type UploadRecords,
   uploadCompletedWebhook,
+  uploadFailedWebhook,
   uploadKeys,
   type VariantInfo,
   variantName,
@@ -137,6 +145,25 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
           .catch(() => {});
       }
       throw err;
+    }
+  };
+}
+
+/** When an upload's job is dead: the upload says so, and its callback (if any) gets `upload.failed`. */
+export function imageResizeDeadLetter(deps: Pick<ImageResizeDeps, 'records' | 'producer'>) {
+  return async (letter: DeadLetter<ResizePayload>) => {
+    const p = letter.payload;
+    await deps.records.update(
+      p.uploadId,
+      { status: 'dead', error: { code: letter.code, message: letter.error.message.slice(0, 300) } },
+      { unless: ['done'] },
+    );
+    if (p.callbackUrl) {
+      await deps.producer.enqueue(
+        'webhook.deliver',
+        uploadFailedWebhook(p.callbackUrl, p.uploadId, letter.code),
+        letter.meta.requestId ? { requestId: letter.meta.requestId } : {},
+      );
     }
   };
 }

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { Handler, JobContext, Payload } from '@bullpen/jobs';
+import type { DeadLetter, Handler, JobContext, Payload } from '@bullpen/jobs';
 import { type AppRegistry, checkCallbackTarget, privateSafeLookup, type UploadRecords } from '@bullpen/uploads';
 import {
   WebhookRejectedError,
@@ -99,5 +99,13 @@ export function webhookDeliverHandler(deps: WebhookDeps): Handler<WebhookPayload
       throw new WebhookRetryableError(WorkerErrorCode.WEBHOOK_HTTP_ERROR, `Webhook endpoint answered ${status}`);
     }
     throw new WebhookRejectedError(status);
+  };
+}
+
+/** When an upload's webhook is dead, the upload's status says so. */
+export function webhookDeadLetter(records: UploadRecords) {
+  return async (letter: DeadLetter<WebhookPayload>) => {
+    const p = letter.payload;
+    if (p.event.startsWith('upload.')) await records.update(p.subjectId, { webhook: 'dead' });
   };
 }

@@ -1,0 +1,218 @@
+import type { JobsOptions, Queue } from 'bullmq';
+import type { BacklogGuard } from './backlog.ts';
+import type { RedisClient } from './connection.ts';
+import type { JobDefinition } from './define.ts';
+import type { Envelope, JobMeta } from './envelope.ts';
+import {
+  JobErrorCode,
+  JobPayloadInvalidError,
+  JobUnknownError,
+  QueueFullError,
+  QueueUnavailableError,
+} from './errors.ts';
+import { jobOptions } from './job-options.ts';
+import { jobIdFor } from './keys.ts';
+import type { JobMetrics } from './metrics.ts';
+import type { QueueSet } from './queues.ts';
+
+export interface EnqueueOptions {
+  /** Run no earlier than this many ms from now. */
+  delay?: number;
+  /** 1 (highest) to 2,097,152; lower runs first. Unset: FIFO. */
+  priority?: number;
+  /** Overrides the key the job definition derives from the payload. */
+  idempotencyKey?: string;
+  /** Carried into the job's logs. */
+  requestId?: string;
+}
+
+export interface EnqueueResult {
+  jobId: string;
+  queue: string;
+  name: string;
+  /** True when the same work was already enqueued: the answer names the first job and nothing was added. */
+  deduplicated: boolean;
+}
+
+/** A job checked and ready to add: its definition, queue, id, data and BullMQ options. */
+export interface PreparedJob {
+  def: JobDefinition;
+  queue: Queue;
+  /** Derived from the idempotency key; keyless work takes BullMQ's own id (cheaper to add). */
+  jobId?: string;
+  data: Envelope;
+  opts: JobsOptions;
+}
+
+export interface EnqueuerDeps {
+  jobs: Readonly<Record<string, JobDefinition>>;
+  queues: QueueSet;
+  guard: BacklogGuard;
+  client: RedisClient;
+  prefix: string;
+  metrics?: JobMetrics | undefined;
+}
+
+/**
+ * Validates and adds jobs: the core of a producer, and all that event recovery needs. Payloads are parsed
+ * before anything touches Redis; the backlog cap admits each add; a keyed add says whether the work was there.
+ */
+export class Enqueuer {
+  /**
+   * Keyed adds under way here. A second enqueue of the same key while the first is in flight would see no
+   * job yet (its EXISTS travels before the first add lands): it waits for the first and says `deduplicated`.
+   * Across producers the same race remains (BullMQ still adds the job once).
+   */
+  private readonly inflightKeys = new Map<string, Promise<EnqueueResult>>();
+
+  constructor(private readonly deps: EnqueuerDeps) {}
+
+  /** Parses the payload and derives the job's id, data and options; throws before anything is sent. */
+  prepare(name: string, payload: unknown, opts: EnqueueOptions = {}, extraMeta: JobMeta = {}): PreparedJob {
+    const def = this.deps.jobs[name];
+    if (!def) throw new JobUnknownError(name);
+    const parsed = def.payload.safeParse(payload);
+    if (!parsed.success) {
+      this.deps.metrics?.refused.labels(def.queue, name, JobErrorCode.JOB_PAYLOAD_INVALID).inc();
+      throw new JobPayloadInvalidError(name, parsed.error.issues);
+    }
+    const key = opts.idempotencyKey ?? def.idempotencyKey?.(parsed.data);
+    const jobId = key !== undefined ? jobIdFor(name, key) : undefined;
+    const meta: JobMeta = { ...extraMeta };
+    if (key !== undefined) meta.key = key;
+    if (opts.requestId) meta.requestId = opts.requestId;
+    return {
+      def,
+      queue: this.deps.queues.get(def.queue),
+      jobId,
+      // The parsed payload: defaults applied, unknown keys stripped, as the handler will see it.
+      data: { payload: parsed.data, meta },
+      opts: jobOptions(def, { jobId, delay: opts.delay, priority: opts.priority }),
+    };
+  }
+
+  /** Adds one prepared job (see `inflightKeys` for a key enqueued twice at once). */
+  add(p: PreparedJob): Promise<EnqueueResult> {
+    if (p.jobId === undefined) return this.addOne(p);
+    const k = this.jobKey(p);
+    const first = this.inflightKeys.get(k);
+    if (first) {
+      const dedup = (r: EnqueueResult) => {
+        this.seriesOf(p.def)?.deduplicated.inc();
+        return { ...r, deduplicated: true };
+      };
+      // The first failed: this one tries on its own.
+      return first.then(dedup, () => this.add(p));
+    }
+    const running = this.addOne(p).finally(() => this.inflightKeys.delete(k));
+    this.inflightKeys.set(k, running);
+    return running;
+  }
+
+  /** Adds prepared jobs with one `addBulk` per queue, admitting each queue's share first. */
+  async addMany(prepared: PreparedJob[]): Promise<EnqueueResult[]> {
+    const { guard } = this.deps;
+    const byQueue = new Map<Queue, PreparedJob[]>();
+    for (const p of prepared) {
+      const list = byQueue.get(p.queue);
+      if (list) list.push(p);
+      else byQueue.set(p.queue, [p]);
+    }
+    const admitted: [Queue, number][] = [];
+    try {
+      for (const [q, list] of byQueue) {
+        const pending = guard.admit(q, list.length);
+        if (pending) await pending;
+        admitted.push([q, list.length]);
+      }
+    } catch (err) {
+      for (const [q, n] of admitted) guard.release(q.name, n);
+      this.refused(prepared[0]!.def, err);
+    }
+    const results: EnqueueResult[] = [];
+    const landed = new Set<Queue>();
+    try {
+      for (const [q, list] of byQueue) {
+        results.push(...(await this.addBulkTo(q, list)));
+        landed.add(q);
+      }
+    } catch (err) {
+      for (const [q, n] of admitted) if (!landed.has(q)) guard.release(q.name, n);
+      this.refused(prepared[0]!.def, err);
+    }
+    return results;
+  }
+
+  /** Counts the refusal and throws what a caller handles: `QueueFullError` or `QueueUnavailableError`. */
+  refused(def: JobDefinition, err: unknown): never {
+    const code = err instanceof QueueFullError ? JobErrorCode.QUEUE_FULL : JobErrorCode.QUEUE_UNAVAILABLE;
+    this.deps.metrics?.refused.labels(def.queue, def.name, code).inc();
+    if (err instanceof QueueFullError) throw err;
+    throw new QueueUnavailableError(def.queue, err);
+  }
+
+  private jobKey(p: PreparedJob): string {
+    return `${this.deps.prefix}:${p.def.queue}:${p.jobId}`;
+  }
+
+  private seriesOf(def: JobDefinition) {
+    return this.deps.metrics?.forJob(def.queue, def.name);
+  }
+
+  private async addOne(p: PreparedJob): Promise<EnqueueResult> {
+    const started = performance.now();
+    const { guard, client } = this.deps;
+    try {
+      const admitted = guard.admit(p.queue);
+      if (admitted) await admitted;
+    } catch (err) {
+      this.refused(p.def, err);
+    }
+    try {
+      // Sent before the add on the same connection, so it travels in the same round trip: it says whether
+      // the id existed before this add (then BullMQ keeps the first job and adds nothing).
+      const existed = p.jobId !== undefined ? client.exists(this.jobKey(p)) : 0;
+      const [was, job] = await Promise.all([existed, p.queue.add(p.def.name, p.data, p.opts)]);
+      const deduplicated = was === 1;
+      const series = this.seriesOf(p.def);
+      if (deduplicated) {
+        guard.release(p.def.queue);
+        series?.deduplicated.inc();
+      } else {
+        guard.settle(p.def.queue);
+        series?.enqueued.inc();
+      }
+      series?.enqueueSeconds.observe((performance.now() - started) / 1000);
+      return { jobId: p.jobId ?? job.id!, queue: p.def.queue, name: p.def.name, deduplicated };
+    } catch (err) {
+      guard.release(p.def.queue);
+      this.refused(p.def, err);
+    }
+  }
+
+  private async addBulkTo(q: Queue, list: PreparedJob[]): Promise<EnqueueResult[]> {
+    // Which keyed ids existed before the add, in the same round trip (see addOne()).
+    const keyed = list.filter((p) => p.jobId !== undefined);
+    const pipe = keyed.length ? this.deps.client.pipeline() : undefined;
+    for (const p of keyed) pipe!.exists(this.jobKey(p));
+    const [existed, jobs] = await Promise.all([
+      pipe?.exec(),
+      q.addBulk(list.map((p) => ({ name: p.def.name, data: p.data, opts: p.opts }))),
+    ]);
+    // Existing before the batch, or repeated within it: BullMQ keeps one job per id.
+    const seen = new Set(keyed.filter((_, i) => existed?.[i]?.[1] === 1).map((p) => p.jobId));
+    return list.map((p, i) => {
+      const deduplicated = p.jobId !== undefined && seen.has(p.jobId);
+      if (p.jobId !== undefined) seen.add(p.jobId);
+      const series = this.seriesOf(p.def);
+      if (deduplicated) {
+        series?.deduplicated.inc();
+        this.deps.guard.release(q.name);
+      } else {
+        series?.enqueued.inc();
+        this.deps.guard.settle(q.name);
+      }
+      return { jobId: p.jobId ?? jobs[i]!.id!, queue: p.def.queue, name: p.def.name, deduplicated };
+    });
+  }
+}

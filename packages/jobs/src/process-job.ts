@@ -1,0 +1,206 @@
+import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import type { Logger } from 'pino';
+import type { DeadlineSweeper } from './deadlines.ts';
+import type { JobDefinition } from './define.ts';
+import { envelopeSchema, type JobMeta, ledgerIdFor } from './envelope.ts';
+import {
+  BullpenError,
+  coerceError,
+  errorCode,
+  InvalidQueuedPayloadError,
+  JobErrorCode,
+  UnknownQueuedJobError,
+} from './errors.ts';
+import { type Handler, JobRun } from './job-run.ts';
+import type { Ledger } from './ledger.ts';
+import type { LetterWriter } from './letter-writer.ts';
+import type { JobMetrics, JobSeries } from './metrics.ts';
+
+/** Raised inside a handler's signal when the worker shuts down past its grace period. */
+export class WorkerShuttingDownError extends BullpenError {
+  constructor() {
+    super(JobErrorCode.WORKER_SHUTTING_DOWN, 'Worker is shutting down');
+  }
+}
+
+/** A job aborted at shutdown, to be put back at the head of its queue once the BullMQ workers are closed. */
+export interface HandedBack {
+  queue: string;
+  id: string;
+  token: string;
+}
+
+/** What every queue's processor of one worker shares. */
+export interface ProcessorDeps {
+  jobs: Readonly<Record<string, JobDefinition>>;
+  handlers: Readonly<Record<string, Handler | undefined>>;
+  ledger: Ledger;
+  logger: Logger;
+  metrics?: JobMetrics | undefined;
+  sweeper: DeadlineSweeper;
+  letters: LetterWriter;
+  /** The runs in progress, by BullMQ job object (ids repeat across queues). */
+  active: Map<Job, JobRun>;
+  handBack: HandedBack[];
+  /** Called when the last active run settles. */
+  onIdle(): void;
+}
+
+const META_FIELDS = ['key', 'ledger', 'requestId', 'replayOf', 'eventId'] as const;
+
+/** `envelopeSchema` without zod, for the hot path: `{ payload, meta? }` with string meta fields. */
+function isEnvelope(data: unknown): data is { payload: unknown; meta?: JobMeta } {
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || !('payload' in data)) return false;
+  const meta = (data as { meta?: unknown }).meta;
+  if (meta === undefined) return true;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return false;
+  for (const f of META_FIELDS) {
+    const v = (meta as Record<string, unknown>)[f];
+    if (v !== undefined && typeof v !== 'string') return false;
+  }
+  return true;
+}
+
+/** A job that passed its checks: its definition, handler, parsed payload and the steps already done. */
+interface Checked {
+  def: JobDefinition;
+  handler: Handler;
+  payload: unknown;
+  /** Keyed work (or a replay): its result is stored as done. */
+  keyed: boolean;
+  steps?: Map<string, unknown>;
+}
+
+function metaOf(data: unknown): JobMeta {
+  const meta = (data as { meta?: unknown } | null)?.meta;
+  return typeof meta === 'object' && meta !== null ? (meta as JobMeta) : {};
+}
+
+/** The child logger of a job outside its run (a failure before the handler started, say). */
+export function jobLogger(logger: Logger, job: Job, meta: JobMeta): Logger {
+  return logger.child({
+    queue: job.queueName,
+    job: job.name,
+    jobId: job.id,
+    attempt: job.attemptsMade + 1,
+    ...(meta.requestId ? { requestId: meta.requestId } : {}),
+  });
+}
+
+/**
+ * BullMQ's processor for one queue: checks the envelope and re-parses the payload with today's schema (a
+ * misfit is dead-lettered at once), reads the ledger when there can be something in it, completes a job whose
+ * key is done without running it, runs the handler against its deadline and the shutdown, counts and logs the
+ * outcome, and writes the dead letter on a final failure before BullMQ marks the job failed.
+ */
+export class QueueProcessor {
+  private readonly series = new Map<string, JobSeries>();
+
+  constructor(private readonly deps: ProcessorDeps) {}
+
+  /** For BullMQ's `Worker`: `(job, token) => result`. */
+  readonly process = async (job: Job, token?: string): Promise<unknown> => {
+    const started = performance.now();
+    const meta = metaOf(job.data);
+    const series = this.seriesOf(job);
+    try {
+      const result = await this.run(job, token, meta);
+      const seconds = (performance.now() - started) / 1000;
+      series?.completed.inc();
+      series?.completedSeconds.observe(seconds);
+      const { logger } = this.deps;
+      if (logger.isLevelEnabled('info')) {
+        jobLogger(logger, job, meta).info({ durationMs: Math.round(seconds * 1000) }, 'job.completed');
+      }
+      return result;
+    } catch (thrown) {
+      if (thrown instanceof WaitingError) throw thrown;
+      series?.failed.inc();
+      series?.failedSeconds.observe((performance.now() - started) / 1000);
+      throw await this.failed(job, meta, coerceError(thrown));
+    }
+  };
+
+  private seriesOf(job: Job): JobSeries | undefined {
+    const { metrics } = this.deps;
+    if (!metrics) return undefined;
+    let s = this.series.get(job.name);
+    if (!s) {
+      s = metrics.forJob(job.queueName, job.name);
+      this.series.set(job.name, s);
+    }
+    return s;
+  }
+
+  /** Logs a failed attempt and, when it is the last, writes the letter; returns the error to rethrow. */
+  private async failed(job: Job, meta: JobMeta, err: Error): Promise<Error> {
+    const permanent = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
+    const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const log = jobLogger(this.deps.logger, job, meta);
+    log[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
+    // When the letter cannot be written the job still fails with its own error; the `failed` listener tries
+    // the letter once more.
+    if (final) await this.deps.letters.write(job, err, log).catch(() => {});
+    return err;
+  }
+
+  private async run(job: Job, token: string | undefined, meta: JobMeta): Promise<unknown> {
+    const checked = await this.check(job, meta);
+    if ('done' in checked) {
+      jobLogger(this.deps.logger, job, meta).info('job.already_done');
+      return checked.done;
+    }
+    return this.runHandler(job, token, meta, checked);
+  }
+
+  /**
+   * What the handler needs, or the stored result of work already done. Throws a permanent error for a job no
+   * handler serves or whose data no longer fits.
+   */
+  private async check(job: Job, meta: JobMeta): Promise<Checked | { done: unknown }> {
+    const { jobs, handlers, ledger } = this.deps;
+    const def = jobs[job.name];
+    const handler = def && def.queue === job.queueName ? handlers[job.name] : undefined;
+    if (!def || !handler) throw new UnknownQueuedJobError(job.name);
+    const data = job.data as unknown;
+    if (!isEnvelope(data)) {
+      // The cheap check failed: zod says exactly what is wrong.
+      const envelope = envelopeSchema.safeParse(data);
+      throw new InvalidQueuedPayloadError(job.name, envelope.success ? [] : envelope.error.issues);
+    }
+    const parsed = def.payload.safeParse(data.payload);
+    if (!parsed.success) throw new InvalidQueuedPayloadError(job.name, parsed.error.issues);
+    const keyed = meta.key !== undefined || meta.ledger !== undefined;
+    // A first attempt of keyless work has nothing stored yet: no read, no round trip.
+    const redelivered = job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1;
+    if (!keyed && !redelivered) return { def, handler, payload: parsed.data, keyed };
+    const state = await ledger.load(ledgerIdFor(job.name, job.queueName, job.id!, meta));
+    if (state.done) return { done: state.done.result };
+    return { def, handler, payload: parsed.data, keyed, steps: state.steps };
+  }
+
+  private async runHandler(job: Job, token: string | undefined, meta: JobMeta, c: Checked): Promise<unknown> {
+    const { active, sweeper, ledger } = this.deps;
+    const run = new JobRun(job, meta, this.deps.logger, c.def.timeoutMs, ledger, c.steps);
+    active.set(job, run);
+    sweeper.watch(run);
+    try {
+      const result = await run.run(c.handler, c.payload);
+      if (c.keyed) await ledger.markDone(run.ledgerId, result ?? null);
+      return result;
+    } catch (err) {
+      if (run.aborted instanceof WorkerShuttingDownError && token) {
+        // Handed back by close() once the BullMQ workers are closed (else this worker would fetch it again);
+        // no attempt is spent.
+        this.deps.handBack.push({ queue: job.queueName, id: job.id!, token });
+        run.log.warn('job.handed_back');
+        throw new WaitingError();
+      }
+      throw err;
+    } finally {
+      sweeper.unwatch(run);
+      active.delete(job);
+      if (active.size === 0) this.deps.onIdle();
+    }
+  }
+}
