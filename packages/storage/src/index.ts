@@ -1,13 +1,15 @@
+export {
+  InvalidKeyError,
+  ObjectNotFoundError,
+  StorageDeniedError,
+  StorageError,
+  StorageErrorCode,
+  StorageFullError,
+  StorageUnavailableError,
+} from './errors.ts';
 export { uploadKeys, variantName } from './keys.ts';
 export { LocalStorage } from './local-storage.ts';
-export {
-  assertKey,
-  InvalidKeyError,
-  type ObjectInfo,
-  ObjectNotFoundError,
-  type StagedObject,
-  type Storage,
-} from './storage.ts';
+export { assertKey, type ObjectInfo, type OpenedObject, type StagedObject, type Storage } from './storage.ts';
 export {
   UPLOAD_STATUSES,
   type UploadRecord,
