@@ -1,3 +1,4 @@
+export { createStorage, parseStorageUrl, type StorageLocation, type StorageSettings } from './create-storage.ts';
 export {
   InvalidKeyError,
   ObjectNotFoundError,
@@ -9,6 +10,7 @@ export {
 } from './errors.ts';
 export { uploadKeys, variantName } from './keys.ts';
 export { LocalStorage } from './local-storage.ts';
+export { S3Storage, type S3StorageOptions } from './s3-storage.ts';
 export { assertKey, type ObjectInfo, type OpenedObject, type StagedObject, type Storage } from './storage.ts';
 export {
   UPLOAD_STATUSES,
