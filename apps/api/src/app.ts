@@ -13,7 +13,7 @@ import {
   type RedisClient,
   registry,
 } from '@bullpen/jobs';
-import { LocalStorage, type Storage, UploadRecords } from '@bullpen/storage';
+import { createStorage, type Storage, UploadRecords } from '@bullpen/storage';
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -30,7 +30,7 @@ import { jsonSerializerCompiler, zodSwaggerTransform, zodValidatorCompiler } fro
 export interface ApiDeps {
   /** A `producer` connection; made from the config (and closed with the app) when absent. */
   redis?: RedisClient;
-  /** Default: `LocalStorage(STORAGE_DIR)`. */
+  /** Default: the one STORAGE_URL or STORAGE_DIR names (`createStorage`). */
   storage?: Storage;
   metrics?: JobMetrics;
 }
@@ -57,7 +57,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   const redis = deps.redis ?? createRedisConnection(config, 'producer');
   const ownsRedis = !deps.redis;
   redis.on('error', (err: Error) => app.log.warn({ err }, 'redis.error'));
-  const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);
+  const storage = deps.storage ?? createStorage(config);
   const metrics = deps.metrics ?? createMetrics();
   if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
   const producer = createProducer(registry, {

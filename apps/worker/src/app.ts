@@ -18,7 +18,7 @@ import {
   type RedisClient,
   registry,
 } from '@bullpen/jobs';
-import { LocalStorage, type Storage, UploadRecords } from '@bullpen/storage';
+import { createStorage, type Storage, UploadRecords } from '@bullpen/storage';
 import { collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
 import { imageResizeHandler } from './handlers/image-resize.ts';
@@ -65,7 +65,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
   const producerConnection = deps.producerConnection ?? createRedisConnection(config, 'producer');
   for (const c of [workerConnection, producerConnection])
     c.on('error', (err: Error) => logger.warn({ err }, 'redis.error'));
-  const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);
+  const storage = deps.storage ?? createStorage(config);
   const metrics = deps.metrics ?? createMetrics();
   if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
   const records = new UploadRecords(producerConnection, config.BULLPEN_PREFIX);
