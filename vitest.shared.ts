@@ -21,8 +21,9 @@ if (!('groupBy' in Map)) {
  * Workspace packages resolve to their TypeScript source under this condition (see each package's `exports`),
  * so tests never run a stale dist/. Child processes get it too (`tsNodeArgs` in packages/test-utils).
  */
-const conditions = ['@bullpen/source', 'module', 'node', 'import', 'default'];
-export const sourceResolution = { resolve: { conditions }, ssr: { resolve: { conditions } } };
+// Ours first, then what Node itself matches (not 'module': packages such as the AWS SDK's point it at ESM Node cannot load).
+const conditions = ['@bullpen/source', 'node', 'development|production'];
+export const sourceResolution = { ssr: { resolve: { conditions } } };
 
 /** CI sets VITEST_JSON_REPORT to a path: the run also writes a JSON report there, for its summary line. */
 export function reporters(): (string | [string, Record<string, unknown>])[] {

@@ -22,8 +22,14 @@ docker-compose -f docker-compose.yml config -q
 
 rendered="$(docker-compose -f docker-compose.yml config)"
 services="$(docker-compose -f docker-compose.yml config --services | sort | tr '\n' ' ')"
-if [ "$services" != "api dashboard redis worker " ]; then
-  echo "validate-compose: expected services api dashboard redis worker, got: $services" >&2
+if [ "$services" != "api dashboard redis s3 worker " ]; then
+  echo "validate-compose: expected services api dashboard redis s3 worker, got: $services" >&2
+  exit 1
+fi
+# The S3-protocol server is optional: only `--profile s3` starts it.
+s3="$(printf '%s\n' "$rendered" | awk '/^  s3:/{w=1; next} /^  [a-z]/{w=0} w')"
+if ! printf '%s\n' "$s3" | grep -Eq '^    profiles:' || ! printf '%s\n' "$s3" | grep -Eq '^    - s3$'; then
+  echo "validate-compose: the s3 service must be in the profile \"s3\" (not started by a plain up)" >&2
   exit 1
 fi
 # A scalable worker: no fixed container name, no published host port.

@@ -12,7 +12,7 @@ import {
   QueueUnavailableError,
   type RedisClient,
 } from '@bullpen/jobs';
-import { LocalStorage, type Storage } from '@bullpen/storage';
+import { createStorage, type Storage } from '@bullpen/storage';
 import { IdempotencyStore, registry, UploadRecords } from '@bullpen/uploads';
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
@@ -29,7 +29,7 @@ import { jsonSerializerCompiler, zodSwaggerTransform, zodValidatorCompiler } fro
 export interface ApiDeps {
   /** A `producer` connection; made from the config (and closed with the app) when absent. */
   redis?: RedisClient;
-  /** Default: `LocalStorage(STORAGE_DIR)`. */
+  /** Default: the one STORAGE_URL or STORAGE_DIR names (`createStorage`). */
   storage?: Storage;
   metrics?: JobMetrics;
 }
@@ -56,7 +56,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   const redis = deps.redis ?? createRedisConnection(redisTargetOf(config), 'producer');
   const ownsRedis = !deps.redis;
   redis.on('error', (err: Error) => app.log.warn({ err }, 'redis.error'));
-  const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);
+  const storage = deps.storage ?? createStorage(config);
   const metrics = deps.metrics ?? createMetrics();
   if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
   const producer = createProducer(registry, {

@@ -13,7 +13,7 @@ import {
   type QueueName,
   type RedisClient,
 } from '@bullpen/jobs';
-import { LocalStorage, type Storage } from '@bullpen/storage';
+import { createStorage, type Storage } from '@bullpen/storage';
 import { type AppRegistry, registry, UploadRecords } from '@bullpen/uploads';
 import { collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
@@ -61,7 +61,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
   const producerConnection = deps.producerConnection ?? createRedisConnection(redisTargetOf(config), 'producer');
   for (const c of [workerConnection, producerConnection])
     c.on('error', (err: Error) => logger.warn({ err }, 'redis.error'));
-  const storage = deps.storage ?? new LocalStorage(config.STORAGE_DIR);
+  const storage = deps.storage ?? createStorage(config);
   const metrics = deps.metrics ?? createMetrics();
   if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
   const records = new UploadRecords(producerConnection, config.BULLPEN_PREFIX);

@@ -39,6 +39,18 @@ export const redisSchema = z
     }
   });
 
+/**
+ * Where uploads live, for the api and the worker: `s3://bucket/prefix` (then STORAGE_DIR keeps only the
+ * staging area of uploads in flight) or `file:///path`; unset, the folder STORAGE_DIR. The bucket's
+ * endpoint, region and credentials are the standard AWS variables, which the AWS SDK reads itself.
+ */
+const storageUrl = z
+  .string()
+  .regex(/^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?|file:\/\/\/\S*)$/, 's3://bucket/prefix or file:///path')
+  .optional();
+/** Path-style S3 requests (`<endpoint>/<bucket>/<key>`), which most self-hosted S3-compatible servers need. */
+const storageS3ForcePathStyle = envBoolean(false);
+
 export const apiSchema = z
   .object({
     API_HOST: z.string().default('127.0.0.1'),
@@ -46,6 +58,8 @@ export const apiSchema = z
     /** Public base URL used in Location headers and status URLs; default http://API_HOST:API_PORT. */
     API_PUBLIC_URL: z.url().optional(),
     STORAGE_DIR: z.string().default('.data/storage'),
+    STORAGE_URL: storageUrl,
+    STORAGE_S3_FORCE_PATH_STYLE: storageS3ForcePathStyle,
     UPLOAD_MAX_BYTES: envInt(20 * 1024 * 1024, 1),
     /** An upload whose connection delivers no byte for this long is answered 408 (ms). */
     UPLOAD_IDLE_TIMEOUT_MS: envInt(30_000, 100),
@@ -78,6 +92,8 @@ export const workerSchema = z
     WORKER_HTTP_PORT: envInt(3001, 0, 65535),
     WORKER_HTTP_HOST: z.string().default('127.0.0.1'),
     STORAGE_DIR: z.string().default('.data/storage'),
+    STORAGE_URL: storageUrl,
+    STORAGE_S3_FORCE_PATH_STYLE: storageS3ForcePathStyle,
     /** Secret for the HMAC signature of webhooks. */
     WEBHOOK_SECRET: z.string().min(16).default('dev-only-webhook-secret-change-me'),
     WEBHOOK_TIMEOUT_MS: envInt(10_000, 100),

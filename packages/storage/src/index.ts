@@ -1,9 +1,13 @@
-export { LocalStorage } from './local-storage.ts';
+export { createStorage, parseStorageUrl, type StorageLocation, type StorageSettings } from './create-storage.ts';
 export {
-  assertKey,
   InvalidKeyError,
-  type ObjectInfo,
   ObjectNotFoundError,
-  type StagedObject,
-  type Storage,
-} from './storage.ts';
+  StorageDeniedError,
+  StorageError,
+  StorageErrorCode,
+  StorageFullError,
+  StorageUnavailableError,
+} from './errors.ts';
+export { LocalStorage } from './local-storage.ts';
+export { S3Storage, type S3StorageOptions } from './s3-storage.ts';
+export { assertKey, type ObjectInfo, type OpenedObject, type StagedObject, type Storage } from './storage.ts';

@@ -1,14 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { assertKey, type ObjectInfo, ObjectNotFoundError, type StagedObject, type Storage } from './storage.ts';
+import { fromFsError, ObjectNotFoundError } from './errors.ts';
+import { TempFolder } from './staging.ts';
+import { assertKey, type ObjectInfo, type OpenedObject, type StagedObject, type Storage } from './storage.ts';
 
 const TEMP_DIR = '.tmp';
-const HEAD_BYTES = 64;
 
 /**
  * A local folder shared by the API and every worker (a volume in compose). Writes go to `<root>/.tmp`
@@ -17,11 +15,11 @@ const HEAD_BYTES = 64;
  */
 export class LocalStorage implements Storage {
   readonly root: string;
-  private readonly tempDir: string;
+  private readonly temp: TempFolder;
 
   constructor(root: string) {
     this.root = path.resolve(root);
-    this.tempDir = path.join(this.root, TEMP_DIR);
+    this.temp = new TempFolder(path.join(this.root, TEMP_DIR));
   }
 
   private pathOf(key: string): string {
@@ -29,69 +27,29 @@ export class LocalStorage implements Storage {
     return path.join(this.root, ...key.split('/'));
   }
 
-  private async tempPath(): Promise<string> {
-    await mkdir(this.tempDir, { recursive: true });
-    return path.join(this.tempDir, `${Date.now()}-${process.pid}-${randomBytes(6).toString('hex')}`);
-  }
-
   private async moveInto(temp: string, key: string): Promise<void> {
     const target = this.pathOf(key);
-    await mkdir(path.dirname(target), { recursive: true });
-    await rename(temp, target);
-  }
-
-  async stage(source: Readable): Promise<StagedObject> {
-    const temp = await this.tempPath();
-    const hash = createHash('sha256');
-    let size = 0;
-    const headChunks: Buffer[] = [];
-    let headLen = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        hash.update(chunk);
-        if (headLen < HEAD_BYTES) {
-          headChunks.push(chunk.subarray(0, HEAD_BYTES - headLen));
-          headLen += Math.min(chunk.length, HEAD_BYTES - headLen);
-        }
-        cb(null, chunk);
-      },
-    });
     try {
-      await pipeline(source, tap, createWriteStream(temp, { flags: 'wx' }));
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    let gone = false;
-    const discard = async () => {
-      if (gone) return;
-      gone = true;
-      await rm(temp, { force: true }).catch(() => {});
-    };
-    return {
-      path: temp,
-      size,
-      sha256: hash.digest('hex'),
-      head: Buffer.concat(headChunks),
-      commit: async (key) => {
-        await this.moveInto(temp, key);
-        gone = true;
-      },
-      discard,
-    };
-  }
-
-  async put(key: string, data: Buffer): Promise<void> {
-    const target = this.pathOf(key);
-    const temp = await this.tempPath();
-    try {
-      await writeFile(temp, data, { flag: 'wx' });
       await mkdir(path.dirname(target), { recursive: true });
       await rename(temp, target);
     } catch (err) {
+      throw fromFsError(err, `"${key}"`);
+    }
+  }
+
+  stage(source: Readable): Promise<StagedObject> {
+    return this.temp.stage(source, (temp, key) => this.moveInto(temp, key));
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    this.pathOf(key);
+    const temp = await this.temp.newPath();
+    try {
+      await writeFile(temp, data, { flag: 'wx' });
+      await this.moveInto(temp, key);
+    } catch (err) {
       await rm(temp, { force: true });
-      throw err;
+      throw fromFsError(err, `"${key}"`);
     }
   }
 
@@ -99,22 +57,37 @@ export class LocalStorage implements Storage {
     try {
       return await readFile(this.pathOf(key));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError(key);
+      if (isMissing(err)) throw new ObjectNotFoundError(key, { cause: err });
+      throw err;
+    }
+  }
+
+  async open(key: string): Promise<OpenedObject> {
+    // The info comes from the open file itself: a rename that replaces the object meanwhile cannot pair
+    // one version's ETag with another's bytes.
+    const handle = await open(this.pathOf(key), 'r').catch((err) => {
+      throw isMissing(err) ? new ObjectNotFoundError(key, { cause: err }) : err;
+    });
+    try {
+      const s = await handle.stat();
+      if (!s.isFile()) throw new ObjectNotFoundError(key);
+      return { info: infoOf(key, s), stream: handle.createReadStream() };
+    } catch (err) {
+      await handle.close();
       throw err;
     }
   }
 
   async createReadStream(key: string): Promise<Readable> {
-    if (!(await this.stat(key))) throw new ObjectNotFoundError(key);
-    return createReadStream(this.pathOf(key));
+    return (await this.open(key)).stream;
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
       const s = await stat(this.pathOf(key));
-      return s.isFile() ? { key, size: s.size, mtimeMs: s.mtimeMs } : undefined;
+      return s.isFile() ? infoOf(key, s) : undefined;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (isMissing(err)) return undefined;
       throw err;
     }
   }
@@ -137,7 +110,7 @@ export class LocalStorage implements Storage {
       try {
         entries = await readdir(d, { withFileTypes: true });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        if (isMissing(err)) return;
         throw err;
       }
       for (const e of entries) {
@@ -149,27 +122,15 @@ export class LocalStorage implements Storage {
     return out.sort();
   }
 
-  async sweepTemp(olderThanMs: number): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(this.tempDir);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    const cutoff = Date.now() - olderThanMs;
-    for (const name of names) {
-      const p = path.join(this.tempDir, name);
-      try {
-        const s = await stat(p);
-        if (s.mtimeMs < cutoff) {
-          await rm(p, { force: true });
-          removed++;
-        }
-      } catch {
-        // Gone already (another process swept it, or it was committed).
-      }
-    }
-    return removed;
+  sweepTemp(olderThanMs: number): Promise<number> {
+    return this.temp.sweep(olderThanMs);
   }
+}
+
+const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+/** Every write is a rename of a new file, so inode, size and time together name one version. */
+function infoOf(key: string, s: Stats): ObjectInfo {
+  const etag = `"${s.ino.toString(16)}-${s.size.toString(16)}-${Math.round(s.mtimeMs * 1000).toString(16)}"`;
+  return { key, size: s.size, mtimeMs: s.mtimeMs, etag };
 }

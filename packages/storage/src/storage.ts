@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { InvalidKeyError } from './errors.ts';
 
 /** What a stored object looks like from outside. */
 export interface ObjectInfo {
@@ -6,6 +7,18 @@ export interface ObjectInfo {
   size: number;
   /** Last modification, in ms since the epoch. */
   mtimeMs: number;
+  /**
+   * An opaque, quoted entity tag of this version of the object: the same for every read while the object
+   * is not rewritten, another one once it is (S3: the store's ETag; a local folder: made from the file's
+   * identity, size and time, so every atomic rewrite changes it).
+   */
+  etag: string;
+}
+
+/** An object being read: its info, taken from the same read as the bytes, and the bytes as a stream. */
+export interface OpenedObject {
+  info: ObjectInfo;
+  stream: Readable;
 }
 
 /**
@@ -22,7 +35,10 @@ export interface StagedObject {
   readonly sha256: string;
   /** The first bytes (up to 64), for sniffing the type. */
   readonly head: Buffer;
-  /** Moves the bytes under `key` (atomically: a reader sees the whole object or nothing). */
+  /**
+   * Stores the bytes under `key` (atomically: a reader sees the whole object or nothing) and removes the
+   * temporary file. On failure the temporary file stays until `discard`.
+   */
   commit(key: string): Promise<void>;
   /** Deletes the temporary file. Never throws; safe to call twice. */
   discard(): Promise<void>;
@@ -30,18 +46,24 @@ export interface StagedObject {
 
 /**
  * Where originals and variants live. Keys are made by the server (see `uploadKeys`), never taken from
- * user input; implementations refuse keys outside a safe alphabet.
+ * user input; implementations refuse keys outside a safe alphabet (`InvalidKeyError`).
+ *
+ * Errors carry stable codes (see `errors.ts`): `STORAGE_NOT_FOUND`, `STORAGE_KEY_INVALID`,
+ * `STORAGE_UNAVAILABLE` (an object store out of reach: transient), `STORAGE_DENIED` (credentials, bucket),
+ * `STORAGE_FULL` (the local disk).
  */
 export interface Storage {
-  /** Streams `source` into a temporary file. */
+  /** Streams `source` into a local temporary file (counted, hashed, its first bytes kept). */
   stage(source: Readable): Promise<StagedObject>;
-  /** Writes `data` under `key` atomically (temporary file, then rename). */
+  /** Writes `data` under `key` atomically: a reader sees the old object or the new one, never a part. */
   put(key: string, data: Buffer): Promise<void>;
   /** Reads an object whole. Throws `ObjectNotFoundError` when absent. */
   get(key: string): Promise<Buffer>;
+  /** Streams an object with its info (ETag included). Throws `ObjectNotFoundError` when absent. */
+  open(key: string): Promise<OpenedObject>;
   /** Streams an object. Throws `ObjectNotFoundError` when absent. */
   createReadStream(key: string): Promise<Readable>;
-  /** Size and time of an object, or undefined when absent. */
+  /** Size, time and ETag of an object, or undefined when absent. */
   stat(key: string): Promise<ObjectInfo | undefined>;
   /** Deletes an object; absent is fine. */
   delete(key: string): Promise<void>;
@@ -49,26 +71,11 @@ export interface Storage {
   deletePrefix(prefix: string): Promise<void>;
   /** Keys under `prefix/`, sorted. */
   list(prefix: string): Promise<string[]>;
-  /** Removes temporary files older than `olderThanMs` that a killed process left behind. Returns how many. */
+  /**
+   * Removes local temporary files (staged uploads) older than `olderThanMs` that a killed process left
+   * behind. Returns how many.
+   */
   sweepTemp(olderThanMs: number): Promise<number>;
-}
-
-/** No object under that key. */
-export class ObjectNotFoundError extends Error {
-  readonly code = 'STORAGE_NOT_FOUND';
-  constructor(readonly key: string) {
-    super(`No object "${key}"`);
-    this.name = 'ObjectNotFoundError';
-  }
-}
-
-/** A key outside the safe alphabet (a bug: keys are made by the server). */
-export class InvalidKeyError extends Error {
-  readonly code = 'STORAGE_KEY_INVALID';
-  constructor(readonly key: string) {
-    super(`Invalid storage key "${key}"`);
-    this.name = 'InvalidKeyError';
-  }
 }
 
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
