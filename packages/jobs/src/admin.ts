@@ -1,3 +1,4 @@
+import type { Telemetry } from 'bullmq';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
 import type { RedisClient } from './connection.ts';
@@ -40,6 +41,8 @@ export interface JobAdminOptions {
   prefix: string;
   metrics?: JobMetrics;
   logger?: Logger;
+  /** BullMQ's telemetry for the queues it reads and replays into (see `ProducerOptions.telemetry`). Default: none. */
+  telemetry?: Telemetry;
 }
 
 export interface JobAdmin {
@@ -60,7 +63,7 @@ export interface JobAdmin {
 
 /** Operator actions on dead letters and jobs, each recorded in the audit log. */
 export function createJobAdmin<R extends Registry>(registry: R, options: JobAdminOptions): JobAdmin {
-  const queues = new QueueSet(options.connection, options.prefix);
+  const queues = new QueueSet(options.connection, options.prefix, options.telemetry);
   const audit = new AuditLog(options.connection, options.prefix);
   const jobs = registry.jobs as Record<string, JobDefinition>;
   const deadQueues = (queue?: string) => (queue ? [queue] : registry.queues).map((q) => queues.dead(q));

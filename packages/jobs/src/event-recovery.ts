@@ -1,3 +1,4 @@
+import type { Telemetry } from 'bullmq';
 import type { Logger } from 'pino';
 import { BacklogGuard } from './backlog.ts';
 import type { RedisClient } from './connection.ts';
@@ -16,9 +17,15 @@ export interface EventRecovery {
  */
 export function startEventRecovery(
   registry: Registry,
-  opts: { connection: RedisClient; prefix: string; logger: Logger; intervalMs: number },
+  opts: {
+    connection: RedisClient;
+    prefix: string;
+    logger: Logger;
+    intervalMs: number;
+    telemetry?: Telemetry | undefined;
+  },
 ): EventRecovery {
-  const queues = new QueueSet(opts.connection, opts.prefix);
+  const queues = new QueueSet(opts.connection, opts.prefix, opts.telemetry);
   const enqueuer = new Enqueuer({
     jobs: registry.jobs as Record<string, JobDefinition>,
     queues,

@@ -11,7 +11,7 @@ import {
   JobErrorCode,
   UnknownQueuedJobError,
 } from './errors.ts';
-import { type Handler, JobRun } from './job-run.ts';
+import { type Handler, type JobContext, JobRun } from './job-run.ts';
 import type { Ledger } from './ledger.ts';
 import type { LetterWriter } from './letter-writer.ts';
 import type { JobMetrics, JobSeries } from './metrics.ts';
@@ -44,6 +44,8 @@ export interface ProcessorDeps {
   handBack: HandedBack[];
   /** Called when the last active run settles. */
   onIdle(): void;
+  /** Called before each handler runs (see `WorkerOptions.onJobStart`). */
+  onJobStart?: ((payload: unknown, ctx: JobContext) => void) | undefined;
 }
 
 const META_FIELDS = ['key', 'ledger', 'requestId', 'replayOf', 'eventId'] as const;
@@ -179,11 +181,20 @@ export class QueueProcessor {
     return { def, handler, payload: parsed.data, keyed, steps: state.steps };
   }
 
+  private startHook(run: JobRun, payload: unknown): void {
+    try {
+      this.deps.onJobStart!(payload, run);
+    } catch (err) {
+      run.log.warn({ err }, 'job.start_hook_failed');
+    }
+  }
+
   private async runHandler(job: Job, token: string | undefined, meta: JobMeta, c: Checked): Promise<unknown> {
     const { active, sweeper, ledger } = this.deps;
     const run = new JobRun(job, meta, this.deps.logger, c.def.timeoutMs, ledger, c.steps);
     active.set(job, run);
     sweeper.watch(run);
+    if (this.deps.onJobStart) this.startHook(run, c.payload);
     try {
       const result = await run.run(c.handler, c.payload);
       if (c.keyed) await ledger.markDone(run.ledgerId, result ?? null);

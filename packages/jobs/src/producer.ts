@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { Queue, Telemetry } from 'bullmq';
 import type { Logger } from 'pino';
 import { BacklogGuard, type BacklogOptions } from './backlog.ts';
 import type { RedisClient } from './connection.ts';
@@ -23,6 +23,11 @@ export interface ProducerOptions {
   backlogRefreshMs?: number;
   metrics?: JobMetrics;
   logger?: Logger;
+  /**
+   * BullMQ's telemetry (e.g. `new BullMQOtel(...)` from `bullmq-otel`), given to every queue this producer
+   * adds to: each add is a span, and the job carries its context to the worker. Default: none (nothing traced).
+   */
+  telemetry?: Telemetry;
 }
 
 export interface BulkItem<R extends Registry, N extends JobName<R> = JobName<R>> {
@@ -56,7 +61,7 @@ export interface Producer<R extends Registry> {
 
 /** Creates a producer: typed enqueue by job name, validated before anything touches Redis. */
 export function createProducer<R extends Registry>(registry: R, options: ProducerOptions): Producer<R> {
-  const queues = new QueueSet(options.connection, options.prefix);
+  const queues = new QueueSet(options.connection, options.prefix, options.telemetry);
   const guard = new BacklogGuard({
     cap: options.maxBacklog ?? Number.POSITIVE_INFINITY,
     refreshMs: options.backlogRefreshMs,

@@ -1,4 +1,4 @@
-import { type Job, Worker } from 'bullmq';
+import { type Job, type Telemetry, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { RedisClient } from './connection.ts';
@@ -7,7 +7,7 @@ import { DeadlineSweeper, sweepTickFor } from './deadlines.ts';
 import type { JobDefinition, JobNameIn, Payload, QueueName, Registry } from './define.ts';
 import { coerceError, errorCode, JobErrorCode } from './errors.ts';
 import { type EventRecovery, startEventRecovery } from './event-recovery.ts';
-import type { Handler, JobRun } from './job-run.ts';
+import type { Handler, JobContext, JobRun } from './job-run.ts';
 import { Ledger } from './ledger.ts';
 import { type DeadLetterHook, LetterWriter } from './letter-writer.ts';
 import type { JobMetrics } from './metrics.ts';
@@ -59,6 +59,18 @@ export interface WorkerOptions<Q extends string> {
    * 0 turns it off. Default 30 s.
    */
   eventRecoveryIntervalMs?: number;
+  /**
+   * BullMQ's telemetry (e.g. `new BullMQOtel(...)` from `bullmq-otel`), given to every BullMQ `Worker` and
+   * `Queue` this worker makes: each attempt runs inside a `process` span, a child of the span that enqueued
+   * it, so jobs the handler enqueues stay in the same trace. Default: none (nothing traced, nothing spent).
+   */
+  telemetry?: Telemetry;
+  /**
+   * Called just before each handler runs, inside the attempt's telemetry span when there is one: e.g. to add
+   * span attributes BullMQ does not set (the attempt, the idempotency key, ids from the payload). Synchronous;
+   * errors are logged, never thrown. Default: none.
+   */
+  onJobStart?: (payload: unknown, ctx: JobContext) => void;
 }
 
 export interface BullpenWorker {
@@ -109,7 +121,8 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   const logger = options.logger ?? pino({ level: 'silent' });
   const { metrics } = options;
   const conn = options.connection;
-  const queues = new QueueSet(conn, options.prefix);
+  const { telemetry } = options;
+  const queues = new QueueSet(conn, options.prefix, telemetry);
   const letters = new LetterWriter({
     jobs,
     queues,
@@ -134,6 +147,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     active,
     handBack,
     onIdle: () => whenIdle?.(),
+    onJobStart: options.onJobStart,
   });
 
   const workers = served.map((queue) => {
@@ -145,6 +159,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       stalledInterval: options.stalledIntervalMs ?? 5_000,
       maxStalledCount: options.maxStalledCount ?? 3,
       autorun: true,
+      ...(telemetry ? { telemetry } : {}),
     });
     w.on('error', (err) => logger.error({ err, queue }, 'worker.error'));
     // Failures BullMQ decides on its own (a job stalled too often) never reach the processor: letter them here.
@@ -164,7 +179,13 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   const recoveryMs = options.eventRecoveryIntervalMs ?? 30_000;
   const recovery: EventRecovery | undefined =
     recoveryMs > 0 && Object.keys(registry.events).length > 0
-      ? startEventRecovery(registry, { connection: conn, prefix: options.prefix, logger, intervalMs: recoveryMs })
+      ? startEventRecovery(registry, {
+          connection: conn,
+          prefix: options.prefix,
+          logger,
+          intervalMs: recoveryMs,
+          telemetry,
+        })
       : undefined;
 
   /** Puts jobs aborted at shutdown back at the head of the wait list, releasing our locks: no attempt spent. */
