@@ -37,6 +37,8 @@ export interface DeadLetter<P = unknown> {
   failedAt: string;
   /** Operator edits of the payload since the failure. */
   edits?: { actor: string; at: string }[];
+  /** The last log lines (info and above, `time level msg {fields}`) of the final attempt, oldest first. */
+  logs?: string[];
 }
 
 /** A letter as listed: the letter and where it is. */
@@ -56,8 +58,8 @@ function parseStack(stack: string): { name: string; message: string } {
   return m ? { name: m[1]!, message: m[2]! } : { name: 'Error', message: first };
 }
 
-/** Builds the letter for a job's final failure. */
-export function buildLetter(job: Job, err: Error): DeadLetter {
+/** Builds the letter for a job's final failure (with its final attempt's last log lines, if any). */
+export function buildLetter(job: Job, err: Error, logs?: string[]): DeadLetter {
   const data = (job.data ?? {}) as Partial<Envelope>;
   const isEnvelope = data !== null && typeof data === 'object' && 'payload' in data;
   const meta = (isEnvelope && data.meta) || {};
@@ -88,6 +90,7 @@ export function buildLetter(job: Job, err: Error): DeadLetter {
     enqueuedAt: new Date(job.timestamp).toISOString(),
     ...(job.processedOn ? { firstAttemptAt: new Date(job.processedOn).toISOString() } : {}),
     failedAt: new Date().toISOString(),
+    ...(logs?.length ? { logs } : {}),
   };
 }
 

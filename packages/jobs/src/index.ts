@@ -55,6 +55,7 @@ export {
   type Handler,
   type HandlerMap,
   type JobContext,
+  type JobLogOptions,
   type WorkerOptions,
   WorkerShuttingDownError,
 } from './worker.ts';

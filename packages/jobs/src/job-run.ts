@@ -3,11 +3,15 @@ import type { Logger } from 'pino';
 import type { Expiring } from './deadlines.ts';
 import { type JobMeta, ledgerIdFor } from './envelope.ts';
 import { JobTimeoutError } from './errors.ts';
+import type { JobLog, JobLogs } from './job-log.ts';
 import type { Ledger } from './ledger.ts';
 
 /** What a handler gets besides its payload. */
 export interface JobContext {
-  /** pino child bound to `{ queue, job, jobId, attempt, requestId }`. */
+  /**
+   * pino child bound to `{ queue, job, jobId, attempt, requestId }`. Its lines at info and above also go to the
+   * job's own log (Bull Board's Logs tab) unless the worker turned `jobLogs` off.
+   */
   readonly log: Logger;
   /** 1 for the first try. */
   readonly attempt: number;
@@ -44,6 +48,7 @@ export class JobRun implements JobContext, Expiring {
   private abortReason: Error | undefined;
   private rejectRun: ((err: Error) => void) | undefined;
   private childLog: Logger | undefined;
+  private logSink: JobLog | undefined;
   private info: JobContext['job'] | undefined;
   private boundStep: JobContext['step'] | undefined;
   private boundProgress: JobContext['progress'] | undefined;
@@ -56,20 +61,36 @@ export class JobRun implements JobContext, Expiring {
     private readonly ledger: Ledger,
     /** The steps already done, when the ledger was read (a keyed or redelivered job). */
     private steps: Map<string, unknown> | undefined,
+    /** Where the handler's log lines are also kept; none: stdout only. */
+    private readonly jobLogs?: JobLogs,
   ) {
     this.attempt = bullJob.attemptsMade + 1;
     this.deadline = Date.now() + timeoutMs;
   }
 
   get log(): Logger {
-    this.childLog ??= this.baseLog.child({
-      queue: this.bullJob.queueName,
-      job: this.bullJob.name,
-      jobId: this.bullJob.id,
-      attempt: this.attempt,
-      ...(this.meta.requestId ? { requestId: this.meta.requestId } : {}),
-    });
+    if (!this.childLog) {
+      this.childLog = this.baseLog.child({
+        queue: this.bullJob.queueName,
+        job: this.bullJob.name,
+        jobId: this.bullJob.id,
+        attempt: this.attempt,
+        ...(this.meta.requestId ? { requestId: this.meta.requestId } : {}),
+      });
+      this.logSink = this.jobLogs?.attach(this.childLog, this.bullJob);
+    }
     return this.childLog;
+  }
+
+  /** Writes the attempt's pending log lines to the job's log; undefined when the handler logged nothing. */
+  flushLogs(): Promise<void> | undefined {
+    return this.logSink?.flush();
+  }
+
+  /** The attempt's last log lines (for its dead letter), when it logged any. */
+  lastLogLines(): string[] | undefined {
+    const lines = this.logSink?.lastLines();
+    return lines?.length ? lines : undefined;
   }
 
   get signal(): AbortSignal {

@@ -32,11 +32,14 @@ export class LetterWriter {
 
   constructor(private readonly deps: LetterWriterDeps) {}
 
-  /** Writes the letter (a no-op for a job whose definition says `deadLetter: false`); throws when it cannot. */
-  async write(job: Job, err: Error, log: Logger): Promise<void> {
+  /**
+   * Writes the letter (a no-op for a job whose definition says `deadLetter: false`), with the final attempt's
+   * last log lines when it logged; throws when it cannot.
+   */
+  async write(job: Job, err: Error, log: Logger, logs?: string[]): Promise<void> {
     const def = this.deps.jobs[job.name];
     if (def && !def.deadLetter) return;
-    const letter = buildLetter(job, err);
+    const letter = buildLetter(job, err, logs);
     await this.writeWithRetry(letter, log);
     this.lettered.add(jobRef(job));
     this.deps.metrics?.deadLettered.labels(job.queueName, job.name, letter.code).inc();

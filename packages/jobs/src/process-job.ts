@@ -11,6 +11,7 @@ import {
   JobErrorCode,
   UnknownQueuedJobError,
 } from './errors.ts';
+import type { JobLogs } from './job-log.ts';
 import { type Handler, type JobContext, JobRun } from './job-run.ts';
 import type { Ledger } from './ledger.ts';
 import type { LetterWriter } from './letter-writer.ts';
@@ -44,6 +45,8 @@ export interface ProcessorDeps {
   handBack: HandedBack[];
   /** Called when the last active run settles. */
   onIdle(): void;
+  /** Where handlers' log lines are also kept (see `WorkerOptions.jobLogs`); none: stdout only. */
+  jobLogs?: JobLogs | undefined;
   /** Called before each handler runs (see `WorkerOptions.onJobStart`). */
   onJobStart?: ((payload: unknown, ctx: JobContext) => void) | undefined;
 }
@@ -97,6 +100,8 @@ export function jobLogger(logger: Logger, job: Job, meta: JobMeta): Logger {
  */
 export class QueueProcessor {
   private readonly series = new Map<string, JobSeries>();
+  /** The last log lines of an attempt that failed, for its letter (only jobs that logged are here). */
+  private readonly failedLogs = new WeakMap<Job, string[]>();
 
   constructor(private readonly deps: ProcessorDeps) {}
 
@@ -142,7 +147,9 @@ export class QueueProcessor {
     log[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
     // When the letter cannot be written the job still fails with its own error; the `failed` listener tries
     // the letter once more.
-    if (final) await this.deps.letters.write(job, err, log).catch(() => {});
+    const logs = this.failedLogs.get(job);
+    if (logs) this.failedLogs.delete(job);
+    if (final) await this.deps.letters.write(job, err, log, logs).catch(() => {});
     return err;
   }
 
@@ -191,7 +198,7 @@ export class QueueProcessor {
 
   private async runHandler(job: Job, token: string | undefined, meta: JobMeta, c: Checked): Promise<unknown> {
     const { active, sweeper, ledger } = this.deps;
-    const run = new JobRun(job, meta, this.deps.logger, c.def.timeoutMs, ledger, c.steps);
+    const run = new JobRun(job, meta, this.deps.logger, c.def.timeoutMs, ledger, c.steps, this.deps.jobLogs);
     active.set(job, run);
     sweeper.watch(run);
     if (this.deps.onJobStart) this.startHook(run, c.payload);
@@ -207,8 +214,13 @@ export class QueueProcessor {
         run.log.warn('job.handed_back');
         throw new WaitingError();
       }
+      const logs = run.lastLogLines();
+      if (logs) this.failedLogs.set(job, logs);
       throw err;
     } finally {
+      // Before the job completes or fails, so its log is there when it shows as finished.
+      const flushing = run.flushLogs();
+      if (flushing) await flushing;
       sweeper.unwatch(run);
       active.delete(job);
       if (active.size === 0) this.deps.onIdle();

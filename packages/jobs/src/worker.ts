@@ -7,6 +7,7 @@ import { DeadlineSweeper, sweepTickFor } from './deadlines.ts';
 import type { JobDefinition, JobNameIn, Payload, QueueName, Registry } from './define.ts';
 import { coerceError, errorCode, JobErrorCode } from './errors.ts';
 import { type EventRecovery, startEventRecovery } from './event-recovery.ts';
+import { type JobLogOptions, JobLogs } from './job-log.ts';
 import type { Handler, JobContext, JobRun } from './job-run.ts';
 import { Ledger } from './ledger.ts';
 import { type DeadLetterHook, LetterWriter } from './letter-writer.ts';
@@ -14,6 +15,7 @@ import type { JobMetrics } from './metrics.ts';
 import { type HandedBack, QueueProcessor, WorkerShuttingDownError } from './process-job.ts';
 import { QueueSet } from './queues.ts';
 
+export type { JobLogOptions } from './job-log.ts';
 export type { Handler, JobContext } from './job-run.ts';
 export { WorkerShuttingDownError } from './process-job.ts';
 
@@ -71,6 +73,12 @@ export interface WorkerOptions<Q extends string> {
    * errors are logged, never thrown. Default: none.
    */
   onJobStart?: (payload: unknown, ctx: JobContext) => void;
+  /**
+   * Handlers' `ctx.log` lines at info and above also go to the job's BullMQ log (Bull Board's Logs tab), in
+   * batches at the end of the attempt, bounded per job; a dead letter keeps its final attempt's last lines.
+   * Jobs whose handlers log nothing pay nothing. `false` turns it off. Default `{ maxLines: 50, letterLines: 20 }`.
+   */
+  jobLogs?: JobLogOptions | false;
 }
 
 export interface BullpenWorker {
@@ -148,6 +156,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     handBack,
     onIdle: () => whenIdle?.(),
     onJobStart: options.onJobStart,
+    jobLogs: options.jobLogs === false ? undefined : new JobLogs(conn, logger, options.jobLogs),
   });
 
   const workers = served.map((queue) => {
