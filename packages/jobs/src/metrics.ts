@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { Gauge, Registry as PromRegistry } from 'prom-client';
 import { type CounterSeries, FastCounter, FastHistogram, type HistogramSeries } from './fast-metrics.ts';
+import { isDeadLetterQueue } from './keys.ts';
 
 const LABELS = ['queue', 'job'] as const;
 
@@ -54,6 +55,26 @@ export function createMetrics(register: PromRegistry = new PromRegistry()): JobM
             // Redis unreachable: report nothing rather than failing the whole scrape.
           }
         }),
+      );
+    },
+  });
+  new Gauge({
+    name: 'bullpen_queue_workers',
+    help: 'Workers connected to a queue (BullMQ counts them from CLIENT LIST); dead-letter queues have none',
+    labelNames: ['queue'],
+    registers: [register],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        [...watched]
+          .filter((q) => !isDeadLetterQueue(q.name))
+          .map(async (q) => {
+            try {
+              this.set({ queue: q.name }, await q.getWorkersCount());
+            } catch {
+              // As above: no figure rather than a failed scrape.
+            }
+          }),
       );
     },
   });

@@ -195,5 +195,7 @@ describe('enqueueBulk, the done marker and metrics', () => {
     expect(text).toContain('bullpen_jobs_completed_total{queue="emails",job="email.welcome"} 2');
     expect(text).toMatch(/bullpen_queue_jobs\{queue="emails",state="completed"\} 1/);
     expect(text).toMatch(/bullpen_queue_jobs\{queue="emails.dead",state="waiting"\} 0/);
+    expect(text).toMatch(/bullpen_queue_workers\{queue="emails"\} [1-9]/);
+    expect(text).not.toContain('bullpen_queue_workers{queue="emails.dead"}');
   });
 });
