@@ -1,11 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closeRedis, createJobAdmin, createRedisConnection } from '@bullpen/jobs';
+import { closeRedis, createJobAdmin, createRedisConnection, verifyWebhookSignature } from '@bullpen/jobs';
 import { useRedisTest, waitFor } from '@bullpen/test-utils';
 import { registry } from '@bullpen/uploads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildWorker, type WorkerApp } from '../src/app.ts';
-import { verifyWebhookSignature } from '../src/webhook-signature.ts';
 import { makeImage, removeDir, type Seeder, seeder, tempDir, workerConfig } from './helpers.ts';
 
 const SECRET = 'test-secret-0123456789abcdef';

@@ -49,6 +49,7 @@ export {
 } from './producer.ts';
 export type { QueueSet } from './queues.ts';
 export { checkRedis, RedisNotReadyError } from './redis-check.ts';
+export { SIGNATURE_HEADER, signWebhook, verifyWebhookSignature } from './webhook-signature.ts';
 export {
   type BullpenWorker,
   createWorker,

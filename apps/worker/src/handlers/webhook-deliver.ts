@@ -1,6 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { DeadLetter, Handler, JobContext, Payload } from '@bullpen/jobs';
+import {
+  type DeadLetter,
+  type Handler,
+  type JobContext,
+  type Payload,
+  SIGNATURE_HEADER,
+  signWebhook,
+} from '@bullpen/jobs';
 import { type AppRegistry, checkCallbackTarget, privateSafeLookup, type UploadRecords } from '@bullpen/uploads';
 import {
   WebhookRejectedError,
@@ -8,7 +15,6 @@ import {
   WebhookTargetForbiddenError,
   WorkerErrorCode,
 } from '../errors.ts';
-import { SIGNATURE_HEADER, signWebhook } from '../webhook-signature.ts';
 
 type WebhookPayload = Payload<AppRegistry, 'webhook.deliver'>;
 

@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+// Signed webhooks, one scheme for every webhook Bullpen sends (upload callbacks, alerts) and for receivers to check.
+
 /** Header carrying the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
 export const SIGNATURE_HEADER = 'bullpen-signature';
 
