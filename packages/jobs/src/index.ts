@@ -9,6 +9,14 @@ export {
   type ReplayOutcome,
   type ReplayReport,
 } from './admin.ts';
+export {
+  type Alert,
+  type AlertKind,
+  type AlertOptions,
+  type Alerts,
+  type AlertWebhook,
+  createAlerts,
+} from './alerts.ts';
 export type { AuditAction, AuditEntry, AuditLog } from './audit.ts';
 export type { BacklogOptions } from './backlog.ts';
 export {

@@ -30,6 +30,8 @@ export interface JobMetrics {
   readonly replayed: FastCounter<'queue' | 'job'>;
   readonly processingSeconds: FastHistogram<'queue' | 'job' | 'outcome'>;
   readonly enqueueSeconds: FastHistogram<'queue' | 'job'>;
+  /** Alerts fired by this process (see `createAlerts`), by kind and queue. */
+  readonly alerts: FastCounter<'kind' | 'queue'>;
   /** The series of one job. */
   forJob(queue: string, job: string): JobSeries;
   /** Reports queue depth by state (dead letters included) for these queues at each scrape. */
@@ -101,6 +103,10 @@ export function createMetrics(register: PromRegistry = new PromRegistry()): JobM
       'code',
     ] as const),
     replayed: counter('bullpen_jobs_replayed_total', 'Dead letters replayed', LABELS),
+    alerts: counter('bullpen_alerts_fired_total', 'Alerts fired by this process, by kind and queue', [
+      'kind',
+      'queue',
+    ] as const),
     processingSeconds: new FastHistogram(
       {
         name: 'bullpen_job_processing_seconds',
