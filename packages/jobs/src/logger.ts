@@ -12,6 +12,11 @@ export interface LoggerOptions {
    * for machines. Default: json.
    */
   format?: 'pretty' | 'json';
+  /**
+   * Fields added to every line, computed when it is written (pino's `mixin`): e.g. the active trace's
+   * `trace_id` and `span_id`. Default: none.
+   */
+  mixin?: () => Record<string, unknown>;
 }
 
 /** Paths that must never reach a log line. */
@@ -43,6 +48,7 @@ export function loggerOptions(opts: LoggerOptions): pino.LoggerOptions {
     name: opts.name,
     level: opts.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    ...(opts.mixin ? { mixin: opts.mixin } : {}),
     ...(pretty
       ? {
           transport: {
