@@ -15,6 +15,10 @@ export const envBoolean = (fallback: boolean) =>
 export const envInt = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+/** A number (fractions allowed) read from a string, with bounds. */
+export const envNumber = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().min(min).max(max).default(fallback);
+
 /** A comma-separated list. */
 export const envList = (fallback: string[]) =>
   z.preprocess(

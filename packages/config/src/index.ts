@@ -1,4 +1,4 @@
-export { envBoolean, envInt, envList } from './env.ts';
+export { envBoolean, envInt, envList, envNumber } from './env.ts';
 export { ConfigError, loadConfig, logFormatFor, parseConfig } from './load.ts';
 export { redisTargetOf } from './redis-target.ts';
 export {
@@ -7,6 +7,7 @@ export {
   type Config,
   type DashboardConfig,
   dashboardSchema,
+  observabilitySchema,
   type RedisConfig,
   redisSchema,
   type Slice,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBoolean, envInt, envList } from './env.ts';
+import { envBoolean, envInt, envList, envNumber } from './env.ts';
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 const logFormat = z.enum(['pretty', 'json']).optional();
@@ -17,6 +17,11 @@ export const redisSchema = z
       .default('bullpen'),
     /** How long the idempotency ledger keeps finished steps, in seconds (default 7 days). */
     LEDGER_TTL_SECONDS: envInt(7 * 24 * 3600, 60),
+    /**
+     * Largest backlog (waiting + delayed + prioritized) per queue: the API's enqueues answer 503 over it, and
+     * the backlog alert (ALERT_BACKLOG_SHARE) measures against it in every app.
+     */
+    QUEUE_MAX_BACKLOG: envInt(10_000, 1),
     /** Refuse to start when Redis is older than 6.2 or may evict keys. */
     REDIS_CHECK: envBoolean(true),
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -51,6 +56,46 @@ const storageUrl = z
 /** Path-style S3 requests (`<endpoint>/<bucket>/<key>`), which most self-hosted S3-compatible servers need. */
 const storageS3ForcePathStyle = envBoolean(false);
 
+/**
+ * Tracing and alerts, for every app. The OpenTelemetry variables are the standard ones, read by the
+ * OpenTelemetry SDK itself (with every other OTEL_* variable: OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_TRACES_SAMPLER,
+ * OTEL_BSP_SCHEDULE_DELAY...); Bullpen reads only whether tracing is asked for and a default service name.
+ */
+export const observabilitySchema = z
+  .object({
+    /** Where spans go (`http://collector:4318`); set (or OTEL_TRACES_EXPORTER), tracing is on. Unset: off, and free. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    /** The SDK's exporters (`otlp`, `console`, `none`); set to anything but `none`, tracing is on. */
+    OTEL_TRACES_EXPORTER: z.string().optional(),
+    /** The service name in traces; default: `bullpen-api`, `bullpen-worker`, `bullpen-dashboard`. */
+    OTEL_SERVICE_NAME: z.string().optional(),
+    /** This build's version, named by new-failure alerts; default: the app's package version. */
+    BUILD_VERSION: z.string().max(100).optional(),
+    /** Where alerts are POSTed (signed like upload webhooks); unset, alerts are only logged (`alert.fired`). */
+    ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** HMAC key of the alerts' `Bullpen-Signature`; required with ALERT_WEBHOOK_URL. */
+    ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
+    /** The same alert (kind and queue or fingerprint) fires at most once per this many seconds. */
+    ALERT_WINDOW_SECONDS: envInt(3600, 10),
+    /** Alert when a queue's backlog reaches this share of QUEUE_MAX_BACKLOG (0 turns it off). */
+    ALERT_BACKLOG_SHARE: envNumber(0.8, 0, 1),
+    /** Alert when jobs have waited this many seconds with no worker on their queue (0 turns it off). */
+    ALERT_NO_WORKER_SECONDS: envInt(60, 0),
+    /** Alert when a queue dead-letters more than this many jobs a minute, over 5 minutes (0 turns it off). */
+    ALERT_DEAD_LETTER_RATE: envNumber(10, 0),
+    /** How often this process takes its turn at the periodic alert checks, in ms (one process checks at a time); 0: never. */
+    ALERT_CHECK_INTERVAL_MS: envInt(15_000, 0),
+  })
+  .superRefine((c, ctx) => {
+    if (c.ALERT_WEBHOOK_URL && !c.ALERT_WEBHOOK_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ALERT_WEBHOOK_SECRET'],
+        message: 'required when ALERT_WEBHOOK_URL is set',
+      });
+    }
+  });
+
 export const apiSchema = z
   .object({
     API_HOST: z.string().default('127.0.0.1'),
@@ -69,14 +114,13 @@ export const apiSchema = z
     CALLBACK_ALLOW_PRIVATE: envBoolean(false),
     /** Seconds an Idempotency-Key answer is kept. */
     IDEMPOTENCY_TTL_SECONDS: envInt(24 * 3600, 1),
-    /** Largest backlog (waiting + delayed + prioritized) per queue before enqueue answers 503. */
-    QUEUE_MAX_BACKLOG: envInt(10_000, 1),
     /** Event-loop delay, in ms, over which the API answers 503 (0 disables). */
     API_MAX_EVENT_LOOP_DELAY_MS: envInt(1000, 0),
     /** Heap use, in bytes, over which the API answers 503 (0 disables). */
     API_MAX_HEAP_BYTES: envInt(0, 0),
   })
-  .and(redisSchema);
+  .and(redisSchema)
+  .and(observabilitySchema);
 
 export const workerSchema = z
   .object({
@@ -105,8 +149,13 @@ export const workerSchema = z
      * mid-resize (SIGKILL, SIGTERM). Leave at 0.
      */
     WORKER_TEST_STEP_DELAY_MS: envInt(0, 0, 60_000),
+    /** Minutes of BullMQ's per-minute completed/failed counts kept per queue, which Bull Board charts (0: none). */
+    WORKER_METRICS_DATA_POINTS: envInt(7 * 24 * 60, 0, 1_000_000),
+    /** Log lines (info and up) of a job attempt also written to the job's log, Bull Board's Logs tab (0: none). */
+    WORKER_JOB_LOG_LINES: envInt(50, 0, 10_000),
   })
   .and(redisSchema)
+  .and(observabilitySchema)
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === 'production' && c.WEBHOOK_SECRET.startsWith('dev-only')) {
       ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'must be set in production' });
@@ -143,6 +192,7 @@ export const dashboardSchema = z
     DASHBOARD_METRICS_TOKEN: z.string().min(16).optional(),
   })
   .and(redisSchema)
+  .and(observabilitySchema)
   .superRefine((c, ctx) => {
     if (!c.DASHBOARD_AUTH_DISABLED) {
       if (c.DASHBOARD_USERS.length === 0) {

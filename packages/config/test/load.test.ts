@@ -50,6 +50,20 @@ describe('parseConfig', () => {
     ).toThrow(/WORKER_STALLED_INTERVAL_MS/);
   });
 
+  it('reads the alert and tracing settings in every app, the secret required with an alert URL', () => {
+    for (const slice of ['api', 'worker', 'dashboard'] as const) {
+      const env = slice === 'dashboard' ? { DASHBOARD_AUTH_DISABLED: 'true' } : {};
+      const c = parseConfig(slice, { ...env, ALERT_BACKLOG_SHARE: '0.5', QUEUE_MAX_BACKLOG: '100' });
+      expect(c).toMatchObject({ ALERT_BACKLOG_SHARE: 0.5, ALERT_DEAD_LETTER_RATE: 10, QUEUE_MAX_BACKLOG: 100 });
+      expect(c.OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
+      expect(() => parseConfig(slice, { ...env, ALERT_WEBHOOK_URL: 'https://alerts.example.com/in' })).toThrow(
+        /ALERT_WEBHOOK_SECRET: required when ALERT_WEBHOOK_URL is set/,
+      );
+    }
+    expect(() => parseConfig('api', { ALERT_BACKLOG_SHARE: '1.5' })).toThrow(/ALERT_BACKLOG_SHARE/);
+    expect(parseConfig('worker', {}).WORKER_METRICS_DATA_POINTS).toBe(10_080);
+  });
+
   it('returns a frozen object', () => {
     expect(Object.isFrozen(parseConfig('redis', {}))).toBe(true);
   });
