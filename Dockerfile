@@ -17,6 +17,7 @@ COPY apps/worker/package.json apps/worker/
 COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/config/package.json packages/config/
 COPY packages/jobs/package.json packages/jobs/
+COPY packages/observability/package.json packages/observability/
 COPY packages/storage/package.json packages/storage/
 COPY packages/uploads/package.json packages/uploads/
 COPY packages/test-utils/package.json packages/test-utils/

@@ -32,6 +32,8 @@ const MAY_IMPORT = {
   'packages/config': ['jobs'],
   'packages/storage': ['jobs'],
   'packages/uploads': ['jobs', 'storage'],
+  // The apps' OpenTelemetry setup: no workspace package (the framework must not depend on it either).
+  'packages/observability': [],
   'packages/test-utils': [],
 };
 
@@ -60,7 +62,10 @@ for (const file of files) {
           `${path.relative(root, file)}: ${from} must not import ${spec} (it may import: ${allowed.join(', ') || 'no workspace package'})`,
         );
       }
-    } else if (from === 'packages/jobs' && /^(fastify|@fastify\/|sharp|@bull-board\/|@aws-sdk\/)/.test(spec)) {
+    } else if (
+      from === 'packages/jobs' &&
+      /^(fastify|@fastify\/|sharp|@bull-board\/|@aws-sdk\/|@opentelemetry\/|bullmq-otel)/.test(spec)
+    ) {
       problems.push(`${path.relative(root, file)}: packages/jobs must not import ${spec}`);
     }
     if (from.startsWith('apps/') && spec.startsWith('@bullpen/')) {

@@ -1,0 +1,7 @@
+export {
+  type AppTelemetry,
+  type SpanAttributes,
+  startTelemetry,
+  type TelemetrySettings,
+  tracingRequested,
+} from './telemetry.ts';
