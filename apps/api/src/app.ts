@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { type ApiConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
+import { type ApiConfig, alertOptionsOf, logFormatFor, redisTargetOf } from '@bullpen/config';
 import {
   BullpenError,
   closeRedis,
+  createAlerts,
   createMetrics,
   createProducer,
   createRedisConnection,
@@ -12,6 +13,7 @@ import {
   QueueUnavailableError,
   type RedisClient,
 } from '@bullpen/jobs';
+import type { AppTelemetry } from '@bullpen/observability';
 import { createStorage, type Storage } from '@bullpen/storage';
 import { IdempotencyStore, registry, UploadRecords } from '@bullpen/uploads';
 import fastifyMultipart from '@fastify/multipart';
@@ -19,11 +21,13 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { collectDefaultMetrics, Histogram } from 'prom-client';
 import { API_ERRORS, ApiError, errorBody, isApiErrorCode } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './routes/page.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { APP_VERSION } from './version.ts';
 import { jsonSerializerCompiler, zodSwaggerTransform, zodValidatorCompiler } from './zod-schema.ts';
 
 export interface ApiDeps {
@@ -32,6 +36,8 @@ export interface ApiDeps {
   /** Default: the one STORAGE_URL or STORAGE_DIR names (`createStorage`). */
   storage?: Storage;
   metrics?: JobMetrics;
+  /** Tracing, when `startTelemetry` started it (before this app was built); none: nothing traced. */
+  telemetry?: AppTelemetry;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -40,7 +46,12 @@ const TEMP_MAX_AGE_MS = 3600_000;
 /** The API as a Fastify instance, ready for `inject()` or `listen()`. */
 export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: loggerOptions({ name: 'api', level: config.LOG_LEVEL, format: logFormatFor(config) }),
+    logger: loggerOptions({
+      name: 'api',
+      level: config.LOG_LEVEL,
+      format: logFormatFor(config),
+      ...(deps.telemetry ? { mixin: deps.telemetry.logMixin } : {}),
+    }),
     // A caller's X-Request-Id is kept when it is sane, so one upload can be followed across systems.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -64,11 +75,20 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     prefix: config.BULLPEN_PREFIX,
     maxBacklog: config.QUEUE_MAX_BACKLOG,
     metrics,
+    ...(deps.telemetry ? { telemetry: deps.telemetry.bullmq } : {}),
+  });
+  // The periodic checks take turns with the workers and the dashboard (one process at a time).
+  const alerts = createAlerts(registry, {
+    ...alertOptionsOf(config, APP_VERSION),
+    connection: redis,
+    logger: app.log as unknown as Logger,
+    metrics,
   });
   for (const q of registry.queues) metrics.watchQueues([producer.queue(q), producer.queues.dead(q)]);
   const records = new UploadRecords(redis, config.BULLPEN_PREFIX);
   const idempotency = new IdempotencyStore(redis, config.BULLPEN_PREFIX, config.IDEMPOTENCY_TTL_SECONDS);
   app.addHook('onClose', async () => {
+    await alerts.close();
     await producer.close();
     if (ownsRedis) await closeRedis(redis);
   });
@@ -149,6 +169,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     maxPixels: config.UPLOAD_MAX_PIXELS,
     allowPrivateCallbacks: config.CALLBACK_ALLOW_PRIVATE,
     publicUrl,
+    ...(deps.telemetry ? { annotate: deps.telemetry.annotate } : {}),
   });
   return app;
 }

@@ -1,8 +1,9 @@
 import os from 'node:os';
-import { logFormatFor, redisTargetOf, type WorkerConfig } from '@bullpen/config';
+import { alertOptionsOf, logFormatFor, redisTargetOf, type WorkerConfig } from '@bullpen/config';
 import {
   type BullpenWorker,
   closeRedis,
+  createAlerts,
   createLogger,
   createMetrics,
   createProducer,
@@ -13,13 +14,15 @@ import {
   type QueueName,
   type RedisClient,
 } from '@bullpen/jobs';
+import type { AppTelemetry } from '@bullpen/observability';
 import { createStorage, type Storage } from '@bullpen/storage';
-import { type AppRegistry, registry, UploadRecords } from '@bullpen/uploads';
+import { type AppRegistry, registry, UploadRecords, uploadIdOf } from '@bullpen/uploads';
 import { collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
 import { imageResizeDeadLetter, imageResizeHandler } from './handlers/image-resize.ts';
 import { webhookDeadLetter, webhookDeliverHandler } from './handlers/webhook-deliver.ts';
 import { type OpsServer, startOpsServer } from './http-server.ts';
+import { APP_VERSION } from './version.ts';
 
 export interface WorkerDeps {
   /** Made from the config (and closed with the worker) when absent. */
@@ -28,6 +31,8 @@ export interface WorkerDeps {
   storage?: Storage;
   logger?: Logger;
   metrics?: JobMetrics;
+  /** Tracing, when `startTelemetry` started it; none: nothing traced. */
+  telemetry?: AppTelemetry;
 }
 
 export interface WorkerApp {
@@ -56,7 +61,15 @@ export function configureSharp(config: Pick<WorkerConfig, 'SHARP_CONCURRENCY'>):
 
 /** A worker process's parts: BullMQ workers for the configured queues, the handlers and /healthz + /metrics. */
 export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): Promise<WorkerApp> {
-  const logger = deps.logger ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, format: logFormatFor(config) });
+  const { telemetry } = deps;
+  const logger =
+    deps.logger ??
+    createLogger({
+      name: 'worker',
+      level: config.LOG_LEVEL,
+      format: logFormatFor(config),
+      ...(telemetry ? { mixin: telemetry.logMixin } : {}),
+    });
   const workerConnection = deps.workerConnection ?? createRedisConnection(redisTargetOf(config), 'worker');
   const producerConnection = deps.producerConnection ?? createRedisConnection(redisTargetOf(config), 'producer');
   for (const c of [workerConnection, producerConnection])
@@ -65,7 +78,18 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
   const metrics = deps.metrics ?? createMetrics();
   if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
   const records = new UploadRecords(producerConnection, config.BULLPEN_PREFIX);
-  const producer = createProducer(registry, { connection: producerConnection, prefix: config.BULLPEN_PREFIX, metrics });
+  const producer = createProducer(registry, {
+    connection: producerConnection,
+    prefix: config.BULLPEN_PREFIX,
+    metrics,
+    ...(telemetry ? { telemetry: telemetry.bullmq } : {}),
+  });
+  const alerts = createAlerts(registry, {
+    ...alertOptionsOf(config, APP_VERSION),
+    connection: producerConnection,
+    logger,
+    metrics,
+  });
   const removed = await storage.sweepTemp(TEMP_MAX_AGE_MS).catch(() => 0);
   if (removed) logger.info({ removed }, 'storage.temp_swept');
 
@@ -98,6 +122,18 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
       ledgerTtlSeconds: config.LEDGER_TTL_SECONDS,
       logger,
       metrics,
+      // New failure kinds alert at once; every letter counts toward the dead-letter rate.
+      onDeadLetter: alerts.onDeadLetter,
+      jobLogs: config.WORKER_JOB_LOG_LINES > 0 ? { maxLines: config.WORKER_JOB_LOG_LINES } : false,
+      ...(config.WORKER_METRICS_DATA_POINTS > 0
+        ? { queueMetrics: { maxDataPoints: config.WORKER_METRICS_DATA_POINTS } }
+        : {}),
+      ...(telemetry
+        ? {
+            telemetry: telemetry.bullmq,
+            onJobStart: telemetry.jobStartHook((p) => ({ 'bullpen.upload_id': uploadIdOf(p) })),
+          }
+        : {}),
     },
   );
 
@@ -112,6 +148,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
     });
   } catch (err) {
     await worker.close({ deadlineMs: 0 });
+    await alerts.close();
     await producer.close();
     if (!deps.workerConnection) await closeRedis(workerConnection);
     if (!deps.producerConnection) await closeRedis(producerConnection);
@@ -126,6 +163,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
     close(opts = {}) {
       closing ??= (async () => {
         const result = await worker.close({ deadlineMs: opts.deadlineMs ?? config.WORKER_SHUTDOWN_GRACE_MS });
+        await alerts.close();
         await producer.close();
         await ops.close();
         if (!deps.workerConnection) await closeRedis(workerConnection);

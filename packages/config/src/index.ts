@@ -1,3 +1,4 @@
+export { alertOptionsOf } from './alert-options.ts';
 export { envBoolean, envInt, envList, envNumber } from './env.ts';
 export { ConfigError, loadConfig, logFormatFor, parseConfig } from './load.ts';
 export { redisTargetOf } from './redis-target.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/index.ts';
+import { alertOptionsOf, ConfigError, parseConfig } from '../src/index.ts';
 
 describe('parseConfig', () => {
   it('refuses a cluster config without a hash-tag prefix', () => {
@@ -62,6 +62,27 @@ describe('parseConfig', () => {
     }
     expect(() => parseConfig('api', { ALERT_BACKLOG_SHARE: '1.5' })).toThrow(/ALERT_BACKLOG_SHARE/);
     expect(parseConfig('worker', {}).WORKER_METRICS_DATA_POINTS).toBe(10_080);
+  });
+
+  it('makes the alerts’ options from the configuration, the build falling back to the app’s version', () => {
+    const c = parseConfig('worker', {
+      ALERT_WEBHOOK_URL: 'https://alerts.example.com/in',
+      ALERT_WEBHOOK_SECRET: 'sixteen-chars-or-more',
+      QUEUE_MAX_BACKLOG: '500',
+    });
+    expect(alertOptionsOf(c, '0.1.0')).toEqual({
+      prefix: 'bullpen',
+      webhook: { url: 'https://alerts.example.com/in', secret: 'sixteen-chars-or-more' },
+      windowSeconds: 3600,
+      buildVersion: '0.1.0',
+      backlogCap: 500,
+      backlogShare: 0.8,
+      noWorkerSeconds: 60,
+      deadLetterRate: 10,
+      checkIntervalMs: 15_000,
+    });
+    expect(alertOptionsOf(parseConfig('api', { BUILD_VERSION: 'v2' }), '0.1.0')).toMatchObject({ buildVersion: 'v2' });
+    expect(alertOptionsOf(parseConfig('api', {}), '0.1.0')).not.toHaveProperty('webhook');
   });
 
   it('returns a frozen object', () => {

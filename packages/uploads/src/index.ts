@@ -20,7 +20,7 @@ export {
   webhookDeliver,
   webhookDeliverPayload,
 } from './jobs.ts';
-export { resizeJobId, uploadKeys, variantName } from './keys.ts';
+export { resizeJobId, uploadIdOf, uploadKeys, variantName } from './keys.ts';
 export {
   UPLOAD_STATUSES,
   type UploadRecord,

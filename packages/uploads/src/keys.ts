@@ -16,3 +16,13 @@ export const variantName = (width: number, format: string) => `${width}.${format
 
 /** The id of an upload's `image.resize` job (its idempotency key is the upload id). */
 export const resizeJobId = (uploadId: string) => jobIdFor(imageResize.name, uploadId);
+
+/** The upload a job of this domain is about: `image.resize`'s `uploadId`, or an `upload.*` webhook's subject. */
+export function uploadIdOf(payload: unknown): string | undefined {
+  if (typeof payload !== 'object' || payload === null) return undefined;
+  const p = payload as { uploadId?: unknown; event?: unknown; subjectId?: unknown };
+  if (typeof p.uploadId === 'string') return p.uploadId;
+  if (typeof p.event === 'string' && p.event.startsWith('upload.') && typeof p.subjectId === 'string')
+    return p.subjectId;
+  return undefined;
+}

@@ -35,6 +35,8 @@ export interface UploadRoutesOptions extends AcceptUploadDeps {
   allowPrivateCallbacks: boolean;
   /** Prefix of URLs in answers ('' for relative URLs). */
   publicUrl: string;
+  /** Sets attributes on the request's active span, when tracing is on. */
+  annotate?: (attributes: Record<string, string>) => void;
 }
 
 export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptions): Promise<void> {
@@ -105,6 +107,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
           probe: async (s) => (probed = await probeImage(s.path, format, opts.maxPixels)),
         });
         const { uploadId, jobId } = accepted;
+        opts.annotate?.({ 'bullpen.upload_id': uploadId, 'bullpen.job.id': jobId });
         const body = { uploadId, jobId, status: 'queued' as const, statusUrl: statusPath(uploadId) };
         reply.code(202).header('location', statusPath(uploadId));
         if (accepted.replayed) {
