@@ -59,7 +59,7 @@ export async function checkRedis(client: RedisClient): Promise<{ version: string
     }
   } catch (err) {
     throw new RedisNotReadyError(
-      `Redis is not reachable (${(lastError ?? (err as Error)).message}). Start one (redis-server) or set REDIS_URL.`,
+      `Redis is not reachable (${(lastError ?? (err as Error)).message})`,
       { cause: err },
     );
   } finally {
