@@ -58,10 +58,7 @@ export async function checkRedis(client: RedisClient): Promise<{ version: string
       }
     }
   } catch (err) {
-    throw new RedisNotReadyError(
-      `Redis is not reachable (${(lastError ?? (err as Error)).message})`,
-      { cause: err },
-    );
+    throw new RedisNotReadyError(`Redis is not reachable (${(lastError ?? (err as Error)).message})`, { cause: err });
   } finally {
     client.off('error', onError);
   }
