@@ -84,7 +84,10 @@ function queuesOnly(queues: string[]): Registry {
 
 const escapeGlob = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
-/** The queues (source queue names) that have keys under the prefix: BullMQ's `<prefix>:<queue>:meta` or `:events`. */
+/**
+ * The queues (source queue names) under the prefix: those with BullMQ's `<prefix>:<queue>:meta` hash, which every
+ * add writes. SCAN walks the whole keyspace (Redis filters by pattern): fine for an operator's command.
+ */
 export async function discoverQueues(client: RedisClient, prefix: string): Promise<string[]> {
   const servers: Redis[] =
     'nodes' in client && typeof client.nodes === 'function' ? client.nodes('master') : [client as Redis];
@@ -92,11 +95,11 @@ export async function discoverQueues(client: RedisClient, prefix: string): Promi
   for (const server of servers) {
     let cursor = '0';
     do {
-      const [next, keys] = await server.scan(cursor, 'MATCH', `${escapeGlob(prefix)}:*`, 'COUNT', 1000);
+      const [next, keys] = await server.scan(cursor, 'MATCH', `${escapeGlob(prefix)}:*:meta`, 'COUNT', 1000);
       cursor = next;
       for (const key of keys) {
         const rest = key.slice(prefix.length + 1);
-        const m = /^([^:]+):(meta|events)$/.exec(rest);
+        const m = /^([^:]+):meta$/.exec(rest);
         if (m) found.add(isDeadLetterQueue(m[1]!) ? m[1]!.slice(0, -'.dead'.length) : m[1]!);
       }
     } while (cursor !== '0');

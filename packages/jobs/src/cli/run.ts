@@ -192,8 +192,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (err instanceof CommanderError) {
       if (SHOWN.has(err.code) || err.exitCode === 0) return ExitCode.OK;
       // Commander has written its one line (or the help, for a missing command) to stderr.
-      if (wantsJson)
-        io.stdout(`${JSON.stringify({ error: { code: CliErrorCode.CLI_USAGE, message: err.message } })}\n`);
+      const error = { code: CliErrorCode.CLI_USAGE, message: err.message.replace(/^error: /, '') };
+      if (wantsJson) io.stdout(`${JSON.stringify({ error }, null, 2)}\n`);
       return ExitCode.USAGE;
     }
     const { code, message, exitCode } = describeError(err);
