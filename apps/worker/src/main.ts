@@ -1,7 +1,7 @@
 import { loadConfig, redisTargetOf } from '@bullpen/config';
 import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs/process';
 import { startTelemetry } from '@bullpen/observability';
-import { buildWorker, configureSharp } from './app.ts';
+import { buildWorker, configureSharp, workerName } from './app.ts';
 import { APP_VERSION } from './version.ts';
 
 const config = loadConfig('worker');
@@ -17,7 +17,7 @@ const sharpThreads = configureSharp(config);
 const app = await buildWorker(config, telemetry ? { telemetry } : {});
 await app.worker.waitUntilReady();
 app.logger.info(
-  { httpPort: app.httpPort, concurrency: config.WORKER_CONCURRENCY, sharpThreads, pid: process.pid },
+  { httpPort: app.httpPort, concurrency: config.WORKER_CONCURRENCY, sharpThreads, workerName: workerName() },
   'worker.started',
 );
 

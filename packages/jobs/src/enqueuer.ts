@@ -24,6 +24,12 @@ export interface EnqueueOptions {
   idempotencyKey?: string;
   /** Carried into the job's logs. */
   requestId?: string;
+  /**
+   * The idempotency key was made just now (a new upload id, say), so no job can have it yet: the enqueue is
+   * one command, without the check that tells a duplicate, and says `deduplicated: false`. BullMQ still adds
+   * one job per id, so a wrong claim never duplicates work; it only makes the answer wrong. Default false.
+   */
+  newKey?: boolean;
 }
 
 export interface EnqueueResult {
@@ -40,6 +46,8 @@ export interface PreparedJob {
   queue: Queue;
   /** Derived from the idempotency key; keyless work takes BullMQ's own id (cheaper to add). */
   jobId?: string;
+  /** Whether to ask Redis if the id existed (keyed work not claimed `newKey`). */
+  checkExisting: boolean;
   data: Envelope;
   opts: JobsOptions;
 }
@@ -85,6 +93,7 @@ export class Enqueuer {
       def,
       queue: this.deps.queues.get(def.queue),
       jobId,
+      checkExisting: jobId !== undefined && !opts.newKey,
       // The parsed payload: defaults applied, unknown keys stripped, as the handler will see it.
       data: { payload: parsed.data, meta },
       opts: jobOptions(def, { jobId, delay: opts.delay, priority: opts.priority }),
@@ -171,7 +180,7 @@ export class Enqueuer {
     try {
       // Sent before the add on the same connection, so it travels in the same round trip: it says whether
       // the id existed before this add (then BullMQ keeps the first job and adds nothing).
-      const existed = p.jobId !== undefined ? client.exists(this.jobKey(p)) : 0;
+      const existed = p.checkExisting ? client.exists(this.jobKey(p)) : 0;
       const [was, job] = await Promise.all([existed, p.queue.add(p.def.name, p.data, p.opts)]);
       const deduplicated = was === 1;
       const series = this.seriesOf(p.def);
@@ -192,7 +201,7 @@ export class Enqueuer {
 
   private async addBulkTo(q: Queue, list: PreparedJob[]): Promise<EnqueueResult[]> {
     // Which keyed ids existed before the add, in the same round trip (see addOne()).
-    const keyed = list.filter((p) => p.jobId !== undefined);
+    const keyed = list.filter((p) => p.checkExisting);
     const pipe = keyed.length ? this.deps.client.pipeline() : undefined;
     for (const p of keyed) pipe!.exists(this.jobKey(p));
     const [existed, jobs] = await Promise.all([
