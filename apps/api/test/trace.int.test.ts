@@ -33,9 +33,9 @@ interface OtlpExport {
   }[];
 }
 
-const valueOf = (v: OtlpValue) =>
+const otlpValue = (v: OtlpValue) =>
   v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue ?? ''));
-const attrs = (list: OtlpAttribute[] = []) => Object.fromEntries(list.map((a) => [a.key, valueOf(a.value)]));
+const attrs = (list: OtlpAttribute[] = []) => Object.fromEntries(list.map((a) => [a.key, otlpValue(a.value)]));
 /** OTLP/JSON ids are hex; tolerate base64 too. */
 const hexId = (id = '') => (/^[0-9a-f]*$/i.test(id) ? id.toLowerCase() : Buffer.from(id, 'base64').toString('hex'));
 
