@@ -41,6 +41,7 @@ export {
   type PublishResult,
 } from './producer.ts';
 export { QueueSet } from './queues.ts';
+export { isRedisUnavailable } from './redis-errors.ts';
 export {
   type BullpenWorker,
   createWorker,
