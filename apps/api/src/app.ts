@@ -6,6 +6,7 @@ import {
   createMetrics,
   createProducer,
   createRedisConnection,
+  isRedisUnavailable,
   type JobMetrics,
   logFormatFor,
   loggerOptions,
@@ -139,7 +140,11 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
 
   const publicUrl = config.API_PUBLIC_URL?.replace(/\/$/, '') ?? '';
   await app.register(pageRoutes);
-  await app.register(healthRoutes, { redis, register: metrics.register });
+  await app.register(healthRoutes, {
+    redis,
+    register: metrics.register,
+    probeKey: `${config.BULLPEN_PREFIX}:api:readyz`,
+  });
   await app.register(uploadRoutes, {
     storage,
     records,
@@ -150,6 +155,8 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     maxPixels: config.UPLOAD_MAX_PIXELS,
     allowPrivateCallbacks: config.CALLBACK_ALLOW_PRIVATE,
     publicUrl,
+    // A connection that was up and dropped; one still connecting at start-up is waited for as usual.
+    redisLost: () => ['reconnecting', 'close', 'end'].includes(redis.status),
   });
   return app;
 }
@@ -161,6 +168,8 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
     return new ApiError('QUEUE_FULL', undefined, { 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) });
   }
   if (err instanceof QueueUnavailableError) return new ApiError('QUEUE_UNAVAILABLE', undefined, { 'retry-after': '5' });
+  // Redis down, timed out, out of retries or refusing writes (OOM, READONLY...): retry later, never a 500.
+  if (isRedisUnavailable(err)) return new ApiError('REDIS_UNAVAILABLE', undefined, { 'retry-after': '5' });
   if (err instanceof BullpenError && isApiErrorCode(err.code)) {
     const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds;
     return new ApiError(err.code, err.message, retryAfter ? { 'retry-after': String(retryAfter) } : {});

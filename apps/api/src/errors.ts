@@ -23,6 +23,7 @@ export const API_ERRORS = {
   },
   QUEUE_FULL: { status: 503, message: 'Too much work is queued; retry later' },
   QUEUE_UNAVAILABLE: { status: 503, message: 'The queue is unavailable; retry later' },
+  REDIS_UNAVAILABLE: { status: 503, message: 'The data store is unavailable; retry later' },
   SERVICE_OVERLOADED: { status: 503, message: 'The server is overloaded; retry later' },
   NOT_READY: { status: 503, message: 'Not ready' },
   REQUEST_INVALID: { status: 400, message: 'The request is invalid' },

@@ -35,6 +35,8 @@ export interface UploadRoutesOptions extends AcceptUploadDeps {
   allowPrivateCallbacks: boolean;
   /** Prefix of URLs in answers ('' for relative URLs). */
   publicUrl: string;
+  /** True while the Redis connection is lost (reconnecting): uploads are refused at once with 503. */
+  redisLost(): boolean;
 }
 
 export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptions): Promise<void> {
@@ -65,7 +67,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
           415: errorResponse.meta({ description: 'UPLOAD_NOT_MULTIPART, UPLOAD_UNSUPPORTED_TYPE' }),
           422: errorResponse.meta({ description: 'UPLOAD_CORRUPT, UPLOAD_TOO_MANY_PIXELS' }),
           503: errorResponse.meta({
-            description: 'QUEUE_FULL, QUEUE_UNAVAILABLE, SERVICE_OVERLOADED (with Retry-After)',
+            description: 'QUEUE_FULL, QUEUE_UNAVAILABLE, REDIS_UNAVAILABLE, SERVICE_OVERLOADED (with Retry-After)',
           }),
         },
       } as Record<string, unknown>,
@@ -76,7 +78,8 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
       if (rawKey !== undefined && (idemKey === undefined || !isValidIdempotencyKey(idemKey))) {
         throw new ApiError('IDEMPOTENCY_KEY_INVALID');
       }
-      // Refuse before reading the body when the queue is full: a burst against a full queue writes nothing.
+      // Refuse before reading the body when Redis is lost or the queue is full: nothing is written then.
+      if (opts.redisLost()) throw new ApiError('REDIS_UNAVAILABLE', undefined, { 'retry-after': '5' });
       await producer.assertRoom('image.resize');
       const { staged, fields } = await receiveUpload(req, storage, {
         maxBytes: opts.maxBytes,
