@@ -69,7 +69,12 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   });
   for (const q of registry.queues) metrics.watchQueues([producer.queue(q), producer.queues.dead(q)]);
   const records = new UploadRecords(redis, config.BULLPEN_PREFIX);
-  const idempotency = new IdempotencyStore(redis, config.BULLPEN_PREFIX, config.IDEMPOTENCY_TTL_SECONDS);
+  const idempotency = new IdempotencyStore(
+    redis,
+    config.BULLPEN_PREFIX,
+    config.IDEMPOTENCY_TTL_SECONDS,
+    config.IDEMPOTENCY_LEASE_MS,
+  );
   app.addHook('onClose', async () => {
     await producer.close();
     if (ownsRedis) await closeRedis(redis);

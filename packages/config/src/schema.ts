@@ -55,6 +55,12 @@ export const apiSchema = z
     CALLBACK_ALLOW_PRIVATE: envBoolean(false),
     /** Seconds an Idempotency-Key answer is kept. */
     IDEMPOTENCY_TTL_SECONDS: envInt(24 * 3600, 1),
+    /**
+     * How long the claim of a request still working on its Idempotency-Key lives without renewal, in ms
+     * (renewed every third of it while the request works). A request whose process dies blocks its key for
+     * at most this long. Default 10 s.
+     */
+    IDEMPOTENCY_LEASE_MS: envInt(10_000, 1000, 600_000),
     /** Largest backlog (waiting + delayed + prioritized) per queue before enqueue answers 503. */
     QUEUE_MAX_BACKLOG: envInt(10_000, 1),
     /** Event-loop delay, in ms, over which the API answers 503 (0 disables). */
