@@ -156,7 +156,12 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     producer,
     idempotency,
     maxBytes: config.UPLOAD_MAX_BYTES,
-    idleTimeoutMs: config.UPLOAD_IDLE_TIMEOUT_MS,
+    transfer: {
+      idleTimeoutMs: config.UPLOAD_IDLE_TIMEOUT_MS,
+      deadlineMs: config.UPLOAD_DEADLINE_MS,
+      minBytesPerSecond: config.UPLOAD_MIN_BYTES_PER_SECOND,
+      rateWindowMs: config.UPLOAD_RATE_WINDOW_MS,
+    },
     maxPixels: config.UPLOAD_MAX_PIXELS,
     allowPrivateCallbacks: config.CALLBACK_ALLOW_PRIVATE,
     publicUrl,

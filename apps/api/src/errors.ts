@@ -11,7 +11,7 @@ export const API_ERRORS = {
   UPLOAD_CORRUPT: { status: 422, message: 'The image cannot be decoded' },
   UPLOAD_TOO_MANY_PIXELS: { status: 422, message: 'The image has more pixels than allowed' },
   UPLOAD_FIELD_INVALID: { status: 400, message: 'A form field is invalid' },
-  UPLOAD_TIMEOUT: { status: 408, message: 'The upload stalled: no data arrived in time' },
+  UPLOAD_TIMEOUT: { status: 408, message: 'The upload stalled, was too slow, or took too long' },
   IDEMPOTENCY_KEY_INVALID: { status: 400, message: 'Idempotency-Key must be 1-255 printable ASCII characters' },
   IDEMPOTENCY_KEY_CONFLICT: {
     status: 409,

@@ -49,6 +49,18 @@ export const apiSchema = z
     UPLOAD_MAX_BYTES: envInt(20 * 1024 * 1024, 1),
     /** An upload whose connection delivers no byte for this long is answered 408 (ms). */
     UPLOAD_IDLE_TIMEOUT_MS: envInt(30_000, 100),
+    /**
+     * The whole body of an upload must arrive within this long, or it is answered 408 (ms). Default 15 min:
+     * a 5 MB photo at 6 KB/s (a phone on a poor 2G link) still passes.
+     */
+    UPLOAD_DEADLINE_MS: envInt(15 * 60_000, 500),
+    /**
+     * An upload delivering fewer bytes per second than this over any UPLOAD_RATE_WINDOW_MS is answered 408
+     * (slowloris). Default 1024, far below any mobile network; 0 disables.
+     */
+    UPLOAD_MIN_BYTES_PER_SECOND: envInt(1024, 0),
+    /** The window, in ms, over which UPLOAD_MIN_BYTES_PER_SECOND is measured (the first one is a grace). */
+    UPLOAD_RATE_WINDOW_MS: envInt(20_000, 100),
     /** Largest accepted image, in pixels (width x height). */
     UPLOAD_MAX_PIXELS: envInt(50_000_000, 1),
     /** Allow callbackUrl to point at loopback or private addresses (tests, local development). */

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import { type ProbedImage, probeImage } from '../image-probe.ts';
 import { MIME_TYPES, sniffImageType } from '../image-type.ts';
-import { receiveUpload } from '../receive-upload.ts';
+import { receiveUpload, type TransferLimits } from '../receive-upload.ts';
 import {
   errorResponse,
   idempotencyHeaders,
@@ -29,8 +29,8 @@ export interface UploadRoutesOptions extends AcceptUploadDeps {
   storage: Storage;
   records: UploadRecords;
   maxBytes: number;
-  /** An upload that delivers no byte for this long is answered 408 UPLOAD_TIMEOUT. */
-  idleTimeoutMs: number;
+  /** Stalled, trickling or overlong uploads are answered 408 UPLOAD_TIMEOUT. */
+  transfer: TransferLimits;
   maxPixels: number;
   allowPrivateCallbacks: boolean;
   /** Prefix of URLs in answers ('' for relative URLs). */
@@ -63,6 +63,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
             description: 'UPLOAD_EMPTY, UPLOAD_TOO_MANY_FILES, UPLOAD_FIELD_INVALID, IDEMPOTENCY_KEY_INVALID',
           }),
           409: errorResponse.meta({ description: 'IDEMPOTENCY_KEY_CONFLICT, IDEMPOTENCY_KEY_IN_PROGRESS' }),
+          408: errorResponse.meta({ description: 'UPLOAD_TIMEOUT: stalled, too slow, or over the deadline' }),
           413: errorResponse.meta({ description: 'UPLOAD_TOO_LARGE' }),
           415: errorResponse.meta({ description: 'UPLOAD_NOT_MULTIPART, UPLOAD_UNSUPPORTED_TYPE' }),
           422: errorResponse.meta({ description: 'UPLOAD_CORRUPT, UPLOAD_TOO_MANY_PIXELS' }),
@@ -82,8 +83,8 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
       if (opts.redisLost()) throw new ApiError('REDIS_UNAVAILABLE', undefined, { 'retry-after': '5' });
       await producer.assertRoom('image.resize');
       const { staged, fields } = await receiveUpload(req, storage, {
+        ...opts.transfer,
         maxBytes: opts.maxBytes,
-        idleTimeoutMs: opts.idleTimeoutMs,
       });
       try {
         const format = sniffImageType(staged.head);
