@@ -37,7 +37,6 @@ export interface ApiDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const TEMP_MAX_AGE_MS = 3600_000;
 
 /** The API as a Fastify instance, ready for `inject()` or `listen()`. */
 export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<FastifyInstance> {
@@ -75,12 +74,20 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     config.IDEMPOTENCY_TTL_SECONDS,
     config.IDEMPOTENCY_LEASE_MS,
   );
+  // Temporary files of a process killed mid-upload: at start, then every quarter of their age limit.
+  const sweepTemp = () =>
+    storage.sweepTemp(config.UPLOAD_TEMP_MAX_AGE_MS).then(
+      (removed) => removed > 0 && app.log.info({ removed }, 'storage.temp_swept'),
+      (err) => app.log.warn({ err }, 'storage.sweep_failed'),
+    );
+  const sweeping = setInterval(sweepTemp, Math.max(1000, config.UPLOAD_TEMP_MAX_AGE_MS / 4));
+  sweeping.unref();
+  void sweepTemp();
   app.addHook('onClose', async () => {
+    clearInterval(sweeping);
     await producer.close();
     if (ownsRedis) await closeRedis(redis);
   });
-  // Temporary files of a process killed mid-upload.
-  void storage.sweepTemp(TEMP_MAX_AGE_MS).catch((err) => app.log.warn({ err }, 'storage.sweep_failed'));
 
   const httpDuration = new Histogram({
     name: 'bullpen_http_request_duration_seconds',

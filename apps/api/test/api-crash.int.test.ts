@@ -1,8 +1,21 @@
+import { utimesSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import { closeRedis, createRedisConnection, type RedisClient } from '@bullpen/jobs';
 import { freePort, useRedisTest, waitFor } from '@bullpen/test-utils';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Child, removeDir, scanKeys, spawnApp, stopChild, tempDir, waitForHttp } from './helpers.ts';
+import {
+  type Child,
+  filesUnder,
+  multipart,
+  removeDir,
+  scanKeys,
+  spawnApp,
+  stopChild,
+  tempDir,
+  waitForHttp,
+} from './helpers.ts';
 
 const LEASE_MS = 2000;
 
@@ -92,5 +105,40 @@ describe('the API SIGKILLed mid-request (issue 10)', () => {
     expect(again.status).toBe(202);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(((await again.json()) as { uploadId: string }).uploadId).toBe(body.uploadId);
+  });
+
+  it('removes the partial uploads a killed API left in .tmp, at start and periodically', async () => {
+    dir = tempDir();
+    // Without the rate check, so the half-sent upload below stays open until the kill.
+    const env = { UPLOAD_DEADLINE_MS: '1000', UPLOAD_TEMP_MAX_AGE_MS: '2000', UPLOAD_MIN_BYTES_PER_SECOND: '0' };
+    const port = await freePort();
+    await startApi(port, env);
+    // Half an upload, then nothing: its bytes are in a temporary file when the API dies.
+    const req = multipart([
+      { name: 'file', filename: 'a.jpg', contentType: 'image/jpeg', data: Buffer.alloc(200_000, 7) },
+    ]);
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(
+      `POST /uploads HTTP/1.1\r\nHost: x\r\nContent-Type: ${req.headers['content-type']}\r\n` +
+        `Content-Length: ${req.payload.length}\r\n\r\n`,
+    );
+    socket.write(req.payload.subarray(0, 100_000));
+    await waitFor(() => filesUnder(dir!).some((f) => f.startsWith('.tmp/')), 10_000, 'a temporary file');
+    await api!.kill();
+    socket.destroy();
+    const partial = filesUnder(dir).filter((f) => f.startsWith('.tmp/'));
+    expect(partial).toHaveLength(1);
+    // And one an earlier crash left an hour ago.
+    const old = path.join(dir, '.tmp', 'left-by-an-earlier-crash');
+    writeFileSync(old, 'x');
+    utimesSync(old, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
+
+    await startApi(await freePort(), env);
+    // Before the fix they stayed forever (7 after two kills); now: the old one at start, the recent one once
+    // it is older than UPLOAD_TEMP_MAX_AGE_MS.
+    await waitFor(() => !filesUnder(dir!).includes('.tmp/left-by-an-earlier-crash'), 5000, 'the start-up sweep');
+    await waitFor(() => filesUnder(dir!).length === 0, 10_000, 'the periodic sweep');
+    expect(api!.output()).not.toContain('storage.sweep_failed');
   });
 });

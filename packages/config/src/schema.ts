@@ -61,6 +61,11 @@ export const apiSchema = z
     UPLOAD_MIN_BYTES_PER_SECOND: envInt(1024, 0),
     /** The window, in ms, over which UPLOAD_MIN_BYTES_PER_SECOND is measured (the first one is a grace). */
     UPLOAD_RATE_WINDOW_MS: envInt(20_000, 100),
+    /**
+     * Temporary files (partial uploads of a killed process) older than this are removed at start and every
+     * quarter of it (ms). Must exceed UPLOAD_DEADLINE_MS, the longest an upload may take. Default 30 min.
+     */
+    UPLOAD_TEMP_MAX_AGE_MS: envInt(30 * 60_000, 1000),
     /** Largest accepted image, in pixels (width x height). */
     UPLOAD_MAX_PIXELS: envInt(50_000_000, 1),
     /** Allow callbackUrl to point at loopback or private addresses (tests, local development). */
@@ -80,7 +85,16 @@ export const apiSchema = z
     /** Heap use, in bytes, over which the API answers 503 (0 disables). */
     API_MAX_HEAP_BYTES: envInt(0, 0),
   })
-  .and(redisSchema);
+  .and(redisSchema)
+  .superRefine((c, ctx) => {
+    if (c.UPLOAD_TEMP_MAX_AGE_MS <= c.UPLOAD_DEADLINE_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['UPLOAD_TEMP_MAX_AGE_MS'],
+        message: 'must exceed UPLOAD_DEADLINE_MS (an upload still arriving must never be swept)',
+      });
+    }
+  });
 
 export const workerSchema = z
   .object({
