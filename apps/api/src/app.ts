@@ -22,6 +22,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram } from 'prom-client';
+import { clientErrorHandler, frameworkErrorHandler } from './client-errors.ts';
 import { API_ERRORS, ApiError, errorBody, isApiErrorCode } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './routes/page.ts';
@@ -49,7 +50,15 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     },
     // Multipart bodies are streamed and capped by @fastify/multipart; this caps the others.
     bodyLimit: 64 * 1024,
-    return503OnClosing: true,
+    // Node's default, stated: a request head over 16 KiB is answered 431 by clientErrorHandler.
+    http: { maxHeaderSize: 16 * 1024 },
+    // A backstop behind the upload watchdog for any request whose body never ends (Fastify's default: none).
+    requestTimeout: config.UPLOAD_DEADLINE_MS + 60_000,
+    // Answers of Node's parser and of Fastify's router in the API's shape (Fastify's own echo the request).
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
+    // Fastify's own 503 while closing has its own body: the onRequest hook below answers instead.
+    return503OnClosing: false,
   });
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
@@ -113,15 +122,24 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
       return reply.code(500).send(errorBody('INTERNAL_ERROR', API_ERRORS.INTERNAL_ERROR.message, req.id));
     }
     if (mapped.statusCode >= 500) req.log.warn({ code: mapped.code, err }, 'request.refused');
-    else req.log.info({ code: mapped.code, reason: mapped.message }, 'request.rejected');
+    else {
+      const cause = mapped.cause instanceof Error ? mapped.cause.message.split('\n')[0]!.slice(0, 200) : undefined;
+      req.log.info({ code: mapped.code, reason: mapped.message, ...(cause ? { cause } : {}) }, 'request.rejected');
+    }
     return reply
       .code(mapped.statusCode)
       .headers(mapped.headers)
       .send(errorBody(mapped.code, mapped.message, req.id));
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`, req.id)),
-  );
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('NOT_FOUND', 'No such route', req.id)));
+  // Requests that still arrive on open connections while the server drains.
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (stopping) throw new ApiError('SERVICE_STOPPING', undefined, { 'retry-after': '1', connection: 'close' });
+  });
 
   await app.register(underPressure, {
     maxEventLoopDelay: config.API_MAX_EVENT_LOOP_DELAY_MS,
@@ -194,6 +212,7 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
   if (err.code === 'FST_ERR_VALIDATION') {
     // A malformed id can name nothing: that is "not found", not "bad request".
     if (err.validationContext === 'params') return new ApiError('NOT_FOUND');
+    // The validator's message names schema fields and rules only (see zod-schema.ts), never a value.
     return new ApiError('REQUEST_INVALID', `${err.validationContext ?? 'request'}: ${err.message}`);
   }
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
@@ -203,6 +222,7 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
   const status = err.statusCode ?? 500;
   if (status === 404) return new ApiError('NOT_FOUND');
   if (status === 405) return new ApiError('METHOD_NOT_ALLOWED');
-  if (status >= 400 && status < 500) return new ApiError('REQUEST_INVALID', err.message);
+  // Fastify's own messages may quote the request (a Content-Type, a JSON body): the default message instead.
+  if (status >= 400 && status < 500) return new ApiError('REQUEST_INVALID');
   return undefined;
 }

@@ -10,6 +10,9 @@ export interface ReceivedUpload {
 }
 
 const REPEATABLE = new Set(['sizes']);
+const KNOWN_FIELDS = new Set(['sizes', 'callbackUrl']);
+/** A field as an answer may name it: only the API's own field names are repeated, never a client's. */
+const fieldLabel = (name: string) => (KNOWN_FIELDS.has(name) ? `Field "${name}"` : 'A form field');
 const BUSBOY_MALFORMED =
   /^(Unexpected end of (form|multipart data)|Malformed part header|Multipart: Boundary not found|Part terminated early)/;
 
@@ -135,12 +138,12 @@ async function readParts(
         continue;
       }
       if (part.valueTruncated || part.fieldnameTruncated) {
-        throw new ApiError('UPLOAD_FIELD_INVALID', `Field "${part.fieldname.slice(0, 32)}" is too long`);
+        throw new ApiError('UPLOAD_FIELD_INVALID', `${fieldLabel(part.fieldname)} is too long`);
       }
       const value = String(part.value);
       const prev = fields[part.fieldname];
       if (prev !== undefined && !REPEATABLE.has(part.fieldname)) {
-        throw new ApiError('UPLOAD_FIELD_INVALID', `Field "${part.fieldname.slice(0, 32)}" is given twice`);
+        throw new ApiError('UPLOAD_FIELD_INVALID', `${fieldLabel(part.fieldname)} is given twice`);
       }
       fields[part.fieldname] = prev === undefined ? value : `${prev},${value}`;
     }

@@ -33,7 +33,7 @@ export const sizesField = z
       const n = Number(p);
       const w = VARIANT_WIDTHS.find((v) => v === n);
       if (!/^\d+$/.test(p) || w === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${p.slice(0, 16)}" is not one of ${VARIANT_WIDTHS.join(', ')}` });
+        ctx.addIssue({ code: 'custom', message: `each size must be one of ${VARIANT_WIDTHS.join(', ')}` });
         return z.NEVER;
       }
       out.add(w);

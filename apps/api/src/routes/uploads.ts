@@ -9,7 +9,7 @@ import {
   VARIANT_WIDTHS,
 } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import { type ProbedImage, probeImage } from '../image-probe.ts';
 import { MIME_TYPES, sniffImageType } from '../image-type.ts';
@@ -24,6 +24,7 @@ import {
   uploadStatus,
   variantParams,
 } from '../schemas.ts';
+import { describeIssues } from '../zod-schema.ts';
 
 export interface UploadRoutesOptions extends AcceptUploadDeps {
   storage: Storage;
@@ -91,7 +92,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
         if (!format) throw new ApiError('UPLOAD_UNSUPPORTED_TYPE');
         const parsed = uploadFields.safeParse(fields);
         if (!parsed.success) {
-          throw new ApiError('UPLOAD_FIELD_INVALID', z.prettifyError(parsed.error).replace(/\n/g, ' '));
+          throw new ApiError('UPLOAD_FIELD_INVALID', describeIssues(parsed.error));
         }
         const { callbackUrl } = parsed.data;
         if (callbackUrl) {
