@@ -30,6 +30,7 @@ export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from '.
 export { Ledger } from './ledger.ts';
 export { createLogger, type Logger, type LoggerOptions, logFormatFor, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
+export { JOB_POSTPONED, JobPostponedError, type PostponeOptions } from './postpone.ts';
 export { checkRedisOrExit, onShutdownSignals, type ShutdownOptions } from './process.ts';
 export {
   type BulkItem,

@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { RedisClient } from './connection.ts';
@@ -16,6 +16,7 @@ import {
 } from './errors.ts';
 import { Ledger, type LedgerState } from './ledger.ts';
 import type { JobMetrics } from './metrics.ts';
+import { JobPostponedError, postponeJob } from './postpone.ts';
 import { createProducer } from './producer.ts';
 import { QueueSet } from './queues.ts';
 
@@ -306,8 +307,14 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       metrics?.processingSeconds.observe({ ...labels, outcome: 'completed' }, seconds);
       if (logger.isLevelEnabled('info')) log().info({ durationMs: Math.round(seconds * 1000) }, 'job.completed');
       return result;
-    } catch (thrown) {
-      if (thrown instanceof WaitingError) throw thrown;
+    } catch (caught) {
+      if (caught instanceof WaitingError) throw caught;
+      // Back to delayed without spending an attempt, unless its postponement window is spent (postpone.ts).
+      const thrown =
+        caught instanceof JobPostponedError
+          ? await postponeJob(job, token, caught, { client: conn, prefix: options.prefix, log: log() })
+          : caught;
+      if (thrown instanceof DelayedError) throw thrown;
       const err = coerceError(thrown);
       metrics?.failed.inc(labels);
       metrics?.processingSeconds.observe({ ...labels, outcome: 'failed' }, (performance.now() - started) / 1000);
