@@ -23,7 +23,7 @@ import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram } from 'prom-client';
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors.ts';
-import { API_ERRORS, ApiError, errorBody, isApiErrorCode } from './errors.ts';
+import { API_ERRORS, ApiError, errorBody, isApiErrorCode, isStorageFull } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './routes/page.ts';
 import { uploadRoutes } from './routes/uploads.ts';
@@ -203,6 +203,8 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
     return new ApiError('QUEUE_FULL', undefined, { 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) });
   }
   if (err instanceof QueueUnavailableError) return new ApiError('QUEUE_UNAVAILABLE', undefined, { 'retry-after': '5' });
+  // The staged or committed file did not fit: what was written is already removed (LocalStorage and acceptUpload).
+  if (isStorageFull(err)) return new ApiError('STORAGE_FULL', undefined, { 'retry-after': '60', connection: 'close' });
   // Redis down, timed out, out of retries or refusing writes (OOM, READONLY...): retry later, never a 500.
   if (isRedisUnavailable(err)) return new ApiError('REDIS_UNAVAILABLE', undefined, { 'retry-after': '5' });
   if (err instanceof BullpenError && isApiErrorCode(err.code)) {

@@ -25,6 +25,7 @@ export const API_ERRORS = {
   QUEUE_FULL: { status: 503, message: 'Too much work is queued; retry later' },
   QUEUE_UNAVAILABLE: { status: 503, message: 'The queue is unavailable; retry later' },
   REDIS_UNAVAILABLE: { status: 503, message: 'The data store is unavailable; retry later' },
+  STORAGE_FULL: { status: 507, message: 'The storage is full; nothing was stored; retry later' },
   SERVICE_OVERLOADED: { status: 503, message: 'The server is overloaded; retry later' },
   SERVICE_STOPPING: { status: 503, message: 'The server is shutting down; retry on another connection' },
   NOT_READY: { status: 503, message: 'Not ready' },
@@ -58,6 +59,15 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.statusCode = API_ERRORS[code].status;
   }
+}
+
+/** True for a write refused because the disk (or the quota) is full: ENOSPC, EDQUOT, in `err` or its causes. */
+export function isStorageFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
 }
 
 export interface ErrorBody {

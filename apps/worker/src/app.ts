@@ -97,7 +97,17 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
   const worker = createWorker(
     registry,
     {
-      'image.resize': imageResizeHandler({ storage, records, producer, stepDelayMs: config.WORKER_TEST_STEP_DELAY_MS }),
+      'image.resize': imageResizeHandler({
+        storage,
+        records,
+        producer,
+        stepDelayMs: config.WORKER_TEST_STEP_DELAY_MS,
+        storageFull: {
+          delayMs: config.WORKER_STORAGE_FULL_DELAY_MS,
+          maxDelayMs: config.WORKER_STORAGE_FULL_MAX_DELAY_MS,
+          windowMs: config.WORKER_STORAGE_FULL_WINDOW_MS,
+        },
+      }),
       'webhook.deliver': webhookDeliverHandler({
         secret: config.WEBHOOK_SECRET,
         timeoutMs: config.WEBHOOK_TIMEOUT_MS,

@@ -17,6 +17,8 @@ export const WorkerErrorCode = {
   WEBHOOK_TIMEOUT: 'WEBHOOK_TIMEOUT',
   /** The original of an upload is gone from storage: permanent. */
   IMAGE_ORIGINAL_MISSING: 'IMAGE_ORIGINAL_MISSING',
+  /** A variant could not be written: the disk (or quota) is full. Postponed, then retried. */
+  STORAGE_FULL: 'STORAGE_FULL',
 } as const;
 export type WorkerErrorCode = (typeof WorkerErrorCode)[keyof typeof WorkerErrorCode];
 
@@ -34,6 +36,22 @@ export class WebhookTargetForbiddenError extends PermanentJobError {
 
 /** A delivery that may succeed later. */
 export class WebhookRetryableError extends BullpenError {}
+
+/** A write refused for want of space (ENOSPC, EDQUOT): not the job's fault, it waits (see the handler). */
+export class StorageFullError extends BullpenError {
+  constructor(cause: unknown) {
+    super(WorkerErrorCode.STORAGE_FULL, 'The storage is full: a variant could not be written', { cause });
+  }
+}
+
+/** True for an error (or a cause of it) saying the disk or the quota is full. */
+export function isStorageFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
 
 export class ImageOriginalMissingError extends PermanentJobError {
   constructor(key: string) {

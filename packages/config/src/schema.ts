@@ -117,6 +117,15 @@ export const workerSchema = z
     /** Threads sharp may use; 0: the CPUs this process may use. */
     SHARP_CONCURRENCY: envInt(0, 0, 256),
     /**
+     * When a variant cannot be written for want of space (ENOSPC), the job is postponed without spending an
+     * attempt: first by this long (ms), doubling each time up to WORKER_STORAGE_FULL_MAX_DELAY_MS, for at
+     * most WORKER_STORAGE_FULL_WINDOW_MS from the first time; then its attempts run as usual. Defaults: 5 s,
+     * 5 min, 1 h: time for an operator to free space.
+     */
+    WORKER_STORAGE_FULL_DELAY_MS: envInt(5000, 10),
+    WORKER_STORAGE_FULL_MAX_DELAY_MS: envInt(300_000, 10),
+    WORKER_STORAGE_FULL_WINDOW_MS: envInt(3_600_000, 0),
+    /**
      * Test only: a pause, in ms, between two variants of an image job, so that a test can catch a job
      * mid-resize (SIGKILL, SIGTERM). Leave at 0.
      */

@@ -68,6 +68,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
           413: errorResponse.meta({ description: 'UPLOAD_TOO_LARGE' }),
           415: errorResponse.meta({ description: 'UPLOAD_NOT_MULTIPART, UPLOAD_UNSUPPORTED_TYPE' }),
           422: errorResponse.meta({ description: 'UPLOAD_CORRUPT, UPLOAD_TOO_MANY_PIXELS' }),
+          507: errorResponse.meta({ description: 'STORAGE_FULL (with Retry-After)' }),
           503: errorResponse.meta({
             description: 'QUEUE_FULL, QUEUE_UNAVAILABLE, REDIS_UNAVAILABLE, SERVICE_OVERLOADED (with Retry-After)',
           }),

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Handler, type JobContext, type Payload, type Producer, WorkerShuttingDownError } from '@bullpen/jobs';
+import {
+  type Handler,
+  type JobContext,
+  JobPostponedError,
+  type Payload,
+  type PostponeOptions,
+  type Producer,
+  WorkerShuttingDownError,
+} from '@bullpen/jobs';
 import { ObjectNotFoundError, type Storage } from '@bullpen/storage';
 import {
   type AppRegistry,
@@ -12,7 +20,7 @@ import {
   variantName,
 } from '@bullpen/uploads';
 import sharp from 'sharp';
-import { ImageOriginalMissingError } from '../errors.ts';
+import { ImageOriginalMissingError, isStorageFull, StorageFullError } from '../errors.ts';
 
 type ResizePayload = Payload<AppRegistry, 'image.resize'>;
 
@@ -22,6 +30,11 @@ export interface ImageResizeDeps {
   producer: Producer<AppRegistry>;
   /** Test only: pause between variants (WORKER_TEST_STEP_DELAY_MS). */
   stepDelayMs?: number;
+  /**
+   * A full disk is not the job's fault: the job is postponed (no attempt spent) after `delayMs`, doubling up
+   * to `maxDelayMs`, for at most `windowMs`, so an operator has time to free space (WORKER_STORAGE_FULL_*).
+   */
+  storageFull: Pick<PostponeOptions, 'delayMs' | 'maxDelayMs' | 'windowMs'>;
 }
 
 export interface PlannedVariant {
@@ -118,7 +131,8 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
         });
       }
       return { variants: made.map((v) => v.name) };
-    } catch (err) {
+    } catch (caught) {
+      const err = isStorageFull(caught) ? new StorageFullError(caught) : caught;
       // Handed back at shutdown: not a failure, and another worker may own the upload already.
       if (!(ctx.signal.aborted && ctx.signal.reason instanceof WorkerShuttingDownError)) {
         const code = (err as { code?: unknown }).code;
@@ -135,6 +149,12 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
             { unless: ['done', 'dead'] },
           )
           .catch(() => {});
+      }
+      if (err instanceof StorageFullError) {
+        throw new JobPostponedError('The storage is full; the job waits for space', {
+          ...deps.storageFull,
+          cause: err,
+        });
       }
       throw err;
     }
