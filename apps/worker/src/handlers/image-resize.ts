@@ -20,7 +20,7 @@ import {
   variantName,
 } from '@bullpen/uploads';
 import sharp from 'sharp';
-import { ImageOriginalMissingError, isStorageFull, StorageFullError } from '../errors.ts';
+import { ImageCorruptError, ImageOriginalMissingError, isStorageFull, StorageFullError } from '../errors.ts';
 
 type ResizePayload = Payload<AppRegistry, 'image.resize'>;
 
@@ -74,6 +74,42 @@ function encode(img: SharpImage, format: ImageFormat): SharpImage {
   }
 }
 
+function render(original: Buffer, v: PlannedVariant, failOn: 'warning' | 'truncated') {
+  const img = sharp(original, { failOn, autoOrient: true }).resize({ width: v.width, withoutEnlargement: true });
+  return encode(img, v.format).toBuffer({ resolveWithObject: true });
+}
+
+/** Decoder warnings that mean damaged data (garbage mid-scan, a cut file), not a quirk of the encoder. */
+const DAMAGED =
+  /Corrupt JPEG data: (premature end of data segment|bad Huffman code|bad arithmetic code|found marker)|Premature end of JPEG|Invalid JPEG file structure|Inconsistent progression/i;
+/** Failures of the machine, not of the file: retried as usual. */
+const NOT_THE_FILE = /out of memory|cannot allocate|memory allocation failed/i;
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Decodes and encodes one variant. Strict first (`failOn: 'warning'`: the only level that sees garbage in
+ * the middle of a JPEG); when that refuses, leniently (`'truncated'`). A file that fails both, or whose strict
+ * failure names damaged data, is IMAGE_CORRUPT: it can never decode, whatever the retry. One that only a
+ * benign warning stopped (4 extraneous bytes before a marker, as many cameras write) is made from the lenient
+ * decode. Lossy WebP has no such signal: garbage in its middle decodes under every level.
+ */
+async function decodeVariant(original: Buffer, v: PlannedVariant) {
+  try {
+    return await render(original, v, 'warning');
+  } catch (strict) {
+    if (NOT_THE_FILE.test(messageOf(strict))) throw strict;
+    let lenient: Awaited<ReturnType<typeof render>>;
+    try {
+      lenient = await render(original, v, 'truncated');
+    } catch (err) {
+      if (NOT_THE_FILE.test(messageOf(err))) throw err;
+      throw new ImageCorruptError(err);
+    }
+    if (DAMAGED.test(messageOf(strict))) throw new ImageCorruptError(strict);
+    return lenient;
+  }
+}
+
 /**
  * One variant: EXIF orientation applied, metadata stripped (sharp keeps none unless asked), never
  * upscaled, written atomically under its deterministic key.
@@ -84,11 +120,7 @@ async function renderVariant(
   v: PlannedVariant,
   storage: Storage,
 ): Promise<VariantInfo> {
-  const img = sharp(original, { failOn: 'truncated', autoOrient: true }).resize({
-    width: v.width,
-    withoutEnlargement: true,
-  });
-  const { data, info } = await encode(img, v.format).toBuffer({ resolveWithObject: true });
+  const { data, info } = await decodeVariant(original, v);
   const key = uploadKeys.variant(uploadId, v.name);
   await storage.put(key, data);
   const etag = `"${createHash('sha256').update(data).digest('base64url').slice(0, 27)}"`;
