@@ -26,6 +26,8 @@ export const ALL_FIGURES = [
   'malformed-uploads',
   'foreign-payloads',
   'stall-defaults',
+  'api-crash',
+  'redis-maxmemory',
 ];
 
 /** Merges every scenario's figures of this run into one file; returns its path (undefined when none). */
