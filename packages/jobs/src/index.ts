@@ -39,6 +39,7 @@ export { jobOptions } from './job-options.ts';
 export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from './keys.ts';
 export { createLogger, type Logger, type LoggerOptions, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
+export { JOB_POSTPONED, JobPostponedError, type PostponeOptions } from './postpone.ts';
 export {
   type BulkItem,
   createProducer,
@@ -50,6 +51,7 @@ export {
 } from './producer.ts';
 export type { QueueSet } from './queues.ts';
 export { checkRedis, RedisNotReadyError } from './redis-check.ts';
+export { isRedisUnavailable } from './redis-errors.ts';
 export {
   type BullpenWorker,
   createWorker,
