@@ -15,6 +15,7 @@ import type { JobDefinition, Registry } from './define.ts';
 import { type Envelope, ledgerIdFor } from './envelope.ts';
 import { DeadLetterNotFoundError, formatIssues, JobPayloadInvalidError, JobUnknownError } from './errors.ts';
 import { deadLetterQueueName, jobIdFor, letterIdFor } from './keys.ts';
+import { Ledger, type StepRecord } from './ledger.ts';
 import type { JobMetrics } from './metrics.ts';
 import { QueueSet } from './queues.ts';
 
@@ -57,6 +58,51 @@ export interface FoundJob {
   failedReason?: string;
 }
 
+/** One failed attempt in a letter's timeline. */
+export interface TimelineAttempt {
+  /** The job that made it: the letter's own job, or an earlier one with the same ledger (a replay's source). */
+  jobId: string;
+  /** 1 for that job's first try. */
+  attempt: number;
+  /** When it failed (ISO); absent for attempts made before the ledger recorded them. */
+  at?: string;
+  /** When it started (ISO), when known. */
+  startedAt?: string;
+  /** The step running when the handler threw; absent when it threw outside any step (or was not recorded). */
+  step?: string;
+  code?: string;
+  name: string;
+  message: string;
+  /** Kept by the letter for its own job's attempts. */
+  stack?: string;
+}
+
+/** A dead letter's story from its ledger: which steps had finished, where each attempt failed, what a replay does. */
+export interface LetterTimeline {
+  id: string;
+  /** The source queue. */
+  queue: string;
+  /** The ledger record the letter's job used. */
+  ledgerId: string;
+  /** Steps that had finished, in the order they finished: their results are stored. */
+  steps: StepRecord[];
+  /** Every failed attempt known, oldest first (earlier jobs with the same ledger, then the letter's own). */
+  attempts: TimelineAttempt[];
+  /** What a replay would do if started now. */
+  replay: {
+    /** The ledger the replay would use. */
+    ledgerId: string;
+    /** The payload was edited since the failure: the replay starts a fresh ledger and runs every step. */
+    freshLedger: boolean;
+    /** Steps the replay skips (it reuses their stored results). */
+    skips: string[];
+    /** The step the last attempt failed in: the replay runs it again (and whatever follows it). */
+    resumesAt?: string;
+    /** The ledger marks the work done: the replay completes at once without running the handler. */
+    completesAtOnce: boolean;
+  };
+}
+
 export interface JobAdminOptions {
   connection: RedisClient;
   prefix: string;
@@ -77,10 +123,22 @@ export interface JobAdmin {
   editDeadLetter(id: string, payload: unknown, opts: ActionOptions & { queue?: string }): Promise<DeadLetterEntry>;
   /** Finds jobs and letters by job id or idempotency key, across every queue. */
   findJobs(term: string): Promise<FoundJob[]>;
+  /** A letter's step timeline from its ledger, and what a replay would skip and redo. */
+  letterTimeline(id: string, queue?: string): Promise<LetterTimeline>;
   close(): Promise<void>;
 }
 
 const REPLAY_SUFFIX = /-r(\d+)$/;
+
+/** The ledger of a letter's job. */
+const letterLedger = (letter: DeadLetter) => ledgerIdFor(letter.name, letter.sourceQueue, letter.jobId, letter.meta);
+
+/**
+ * The ledger a replay uses: the source job's, so finished steps are not redone, unless an operator edited the
+ * payload: then the old steps may not apply, and it starts a ledger of its own.
+ */
+const replayLedger = (letter: DeadLetter) =>
+  letter.edits?.length ? `${letterLedger(letter)}~e${letter.edits.length}` : letterLedger(letter);
 
 /** Operator actions on dead letters and jobs, each recorded in the audit log. */
 export function createJobAdmin<R extends Registry>(registry: R, options: JobAdminOptions): JobAdmin {
@@ -88,6 +146,8 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
   const audit = new AuditLog(options.connection, options.prefix);
   const jobs = registry.jobs as Record<string, JobDefinition>;
   const deadQueues = (queue?: string) => (queue ? [queue] : registry.queues).map((q) => queues.dead(q));
+  // Reads only: the TTL is never used.
+  const ledger = new Ledger(options.connection, options.prefix, 1);
 
   async function resolve(target: LetterTarget): Promise<{ entries: DeadLetterEntry[]; missing: string[] }> {
     if ('ids' in target) {
@@ -149,11 +209,10 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     while (await target.getJob(`${baseId}-r${n}`)) n++;
     const newJobId = `${baseId}-r${n}`;
     if (dryRun) return { ...base, status: 'would-replay', newJobId };
-    // The replay resumes the source job's ledger, so finished steps are not redone, unless an operator
-    // edited the payload: then the old steps may not apply, and it starts a ledger of its own.
-    const sourceLedger = ledgerIdFor(letter.name, letter.sourceQueue, letter.jobId, letter.meta);
-    const ledger = letter.edits?.length ? `${sourceLedger}~e${letter.edits.length}` : sourceLedger;
-    const data: Envelope = { payload: checked.payload, meta: { ...letter.meta, ledger, replayOf: letter.jobId } };
+    const data: Envelope = {
+      payload: checked.payload,
+      meta: { ...letter.meta, ledger: replayLedger(letter), replayOf: letter.jobId },
+    };
     await target.add(def.name, data, {
       jobId: newJobId,
       attempts: def.attempts,
@@ -302,6 +361,59 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
         }
       }
       return found;
+    },
+
+    async letterTimeline(id, queue) {
+      const entry = await findLetter(id, queue);
+      if (!entry) throw new DeadLetterNotFoundError(id);
+      const { letter } = entry;
+      const ledgerId = letterLedger(letter);
+      const recorded = await ledger.timeline(ledgerId);
+      // The letter keeps each attempt's error and stack; the ledger when it failed and in which step.
+      const own = new Map<number, TimelineAttempt>();
+      for (const a of letter.attempts) {
+        own.set(a.attempt, {
+          jobId: letter.jobId,
+          attempt: a.attempt,
+          ...(a.at ? { at: a.at } : {}),
+          ...(a.code ? { code: a.code } : {}),
+          name: a.name,
+          message: a.message,
+          ...(a.stack ? { stack: a.stack } : {}),
+        });
+      }
+      const earlier: TimelineAttempt[] = [];
+      for (const f of recorded.failures) {
+        if (f.jobId !== letter.jobId) {
+          earlier.push({ ...f });
+          continue;
+        }
+        const a = own.get(f.attempt);
+        own.set(f.attempt, {
+          ...f,
+          ...(a ?? {}),
+          at: f.at,
+          ...(f.startedAt ? { startedAt: f.startedAt } : {}),
+          ...(f.step !== undefined ? { step: f.step } : {}),
+        });
+      }
+      const attempts = [...earlier, ...[...own.values()].sort((a, b) => a.attempt - b.attempt)];
+      const freshLedger = (letter.edits?.length ?? 0) > 0;
+      const last = attempts.at(-1);
+      return {
+        id: entry.id,
+        queue: entry.queue,
+        ledgerId,
+        steps: recorded.steps,
+        attempts,
+        replay: {
+          ledgerId: replayLedger(letter),
+          freshLedger,
+          skips: freshLedger ? [] : recorded.steps.map((s) => s.name),
+          ...(!freshLedger && last?.step !== undefined ? { resumesAt: last.step } : {}),
+          completesAtOnce: !freshLedger && recorded.done,
+        },
+      };
     },
 
     close: () => queues.close(),

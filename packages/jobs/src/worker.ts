@@ -214,6 +214,9 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     // ctx.signal or the job is aborted.
     let controller: AbortController | undefined;
     let abortReason: Error | undefined;
+    // For the failure record: the steps running now, and the last step that threw (with its error).
+    let running: Set<string> | undefined;
+    let thrownIn: { step: string; err: unknown } | undefined;
     let rejectRun: ((err: Error) => void) | undefined;
     const signal = () => {
       controller ??= new AbortController();
@@ -241,10 +244,19 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
           return state.steps.get(name) as Awaited<ReturnType<typeof fn>>;
         }
         if (abortReason) throw abortReason;
-        const result = await fn();
-        await ledger.saveStep(ledgerId, name, result);
-        state.steps.set(name, result);
-        return result;
+        running ??= new Set();
+        running.add(name);
+        try {
+          const result = await fn();
+          await ledger.saveStep(ledgerId, name, result);
+          state.steps.set(name, result);
+          return result;
+        } catch (err) {
+          thrownIn = { step: name, err };
+          throw err;
+        } finally {
+          running.delete(name);
+        }
       },
       job: {
         id,
@@ -277,6 +289,22 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
         log().warn('job.handed_back');
         throw new WaitingError();
       }
+      // When and where the attempt failed, for the letter's timeline; a failed record never hides the job's error.
+      const e = coerceError(err);
+      const fromStep = thrownIn && (thrownIn.err === err || (e.cause !== undefined && e.cause === thrownIn.err));
+      const step = fromStep ? thrownIn!.step : running?.values().next().value;
+      await ledger
+        .recordFailure(ledgerId, {
+          jobId: id,
+          attempt: job.attemptsMade + 1,
+          at: new Date().toISOString(),
+          ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
+          ...(step !== undefined ? { step } : {}),
+          ...(errorCode(e) ? { code: errorCode(e) } : {}),
+          name: e.name,
+          message: e.message,
+        })
+        .catch((recordErr) => log().warn({ err: recordErr }, 'job.failure_record_failed'));
       throw err;
     } finally {
       clearTimeout(timer);
