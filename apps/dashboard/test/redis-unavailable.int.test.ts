@@ -70,6 +70,13 @@ describe('the dashboard when Redis cannot serve', () => {
       }),
       'discard',
     );
+    // Bull Board answers its own errors with 500: a Redis refusal there is our 503 too.
+    const paused = await app.inject({
+      method: 'PUT',
+      url: '/board/api/queues/images/pause',
+      headers: { cookie, 'x-xsrf-token': csrf },
+    });
+    expect503(paused, 'bull board action');
   });
 
   it('answers 503 REDIS_UNAVAILABLE, never 500, once Redis is down: pages, the API, Basic auth, Bull Board', async () => {
