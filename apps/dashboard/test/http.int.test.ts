@@ -431,6 +431,56 @@ describe('dead letters over HTTP', () => {
     expect(audit[0]).toMatchObject({ actor: 'op', ids });
   });
 
+  it('shows each dead letter’s step timeline: finished steps, where each attempt failed, what a replay skips (issue 9)', async () => {
+    const worker = t.worker({
+      'image.resize': async (p, ctx) => {
+        await ctx.step('variant:128.webp', () => ({ bytes: 1234 }));
+        await ctx.step('variant:512.webp', () => {
+          throw new PermanentJobError('IMAGE_ENCODE_FAILED', `cannot encode 512.webp of ${p.uploadId}`);
+        });
+      },
+      'webhook.deliver': async () => {},
+    });
+    await worker.waitUntilReady();
+    const { jobId } = await t.producer().enqueue('image.resize', imagePayload('upload-t0000001'));
+    const app = await t.app();
+    const { cookie, csrf } = await login(app, 'op');
+    const url = `/api/dead-letters/images/${encodeURIComponent(jobId)}/timeline`;
+    const res = await waitFor(async () => {
+      const r = await app.inject({ url, headers: { cookie } });
+      return r.statusCode === 200 ? r : undefined;
+    }, 10_000);
+    const tl = res.json().timeline;
+    expect(tl.steps).toEqual([{ name: 'variant:128.webp', at: expect.any(String), bytes: 14 }]);
+    expect(tl.attempts).toEqual([
+      expect.objectContaining({
+        jobId,
+        attempt: 1,
+        step: 'variant:512.webp',
+        code: 'IMAGE_ENCODE_FAILED',
+        at: expect.any(String),
+      }),
+    ]);
+    expect(tl.replay).toMatchObject({ skips: ['variant:128.webp'], resumesAt: 'variant:512.webp', freshLedger: false });
+
+    const page = await app.inject({ url: `/dead-letters/images/${encodeURIComponent(jobId)}`, headers: { cookie } });
+    expect(page.body).toMatch(/skips 1 finished step<\/strong> \(<code>variant:128\.webp<\/code>/);
+    expect(page.body).toContain('runs again from <code>variant:512.webp</code>');
+    expect(page.body).toMatch(/Attempt 1 failed in step <code>variant:512\.webp<\/code>/);
+    // The dry run says it too, before the button.
+    const dry = await app.inject({
+      method: 'POST',
+      url: '/dead-letters/replay',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `ids=${encodeURIComponent(jobId)}&queue=images&selection=true&dryRun=true&_csrf=${encodeURIComponent(csrf)}`,
+    });
+    expect(dry.body).toMatch(/data-testid="replay-steps"><span class="bp-tag skip">skips 1<\/span>/);
+    expect(dry.body).toContain('<code>variant:512.webp</code>');
+    expect((await app.inject({ url: '/api/dead-letters/images/nope/timeline', headers: { cookie } })).statusCode).toBe(
+      404,
+    );
+  });
+
   it('refuses an empty target unless all letters are asked for', async () => {
     const app = await t.app();
     const { cookie, csrf } = await login(app, 'op');
