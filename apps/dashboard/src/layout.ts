@@ -100,13 +100,11 @@ export function sendErrorPage(ctx: DashboardContext, req: FastifyRequest, reply:
   return sendPage(ctx, req, reply, { title: 'Error', body, status: d.status });
 }
 
-export const fmtTime = (iso: string | number | undefined) => {
+/** A time for people, in UTC; `ms` keeps the milliseconds (a timeline's events are often within one second). */
+export const fmtTime = (iso: string | number | undefined, ms = false) => {
   if (iso === undefined || iso === '') return '';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime())
-    ? String(iso)
-    : d
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/\.\d+Z$/, 'Z');
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const s = d.toISOString().replace('T', ' ');
+  return ms ? s : s.replace(/\.\d+Z$/, 'Z');
 };

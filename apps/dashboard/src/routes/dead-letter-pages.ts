@@ -111,7 +111,7 @@ function timelineEvents(e: DeadLetterEntry, tl: Timeline): SafeHtml {
   // Stable: events of one instant keep the order above (an attempt fails before its letter is written).
   const sorted = events.map((ev, i) => ({ ev, i })).sort((a, b) => a.ev.at.localeCompare(b.ev.at) || a.i - b.i);
   const untimed = tl.steps.filter((st) => !st.at);
-  return html`<ol class="bp-timeline" data-testid="timeline">${sorted.map(({ ev }) => html`<li class="${ev.kind}" data-kind="${ev.kind}"><time datetime="${ev.at}">${fmtTime(ev.at)}</time>${ev.text}</li>`)}</ol>
+  return html`<ol class="bp-timeline" data-testid="timeline">${sorted.map(({ ev }) => html`<li class="${ev.kind}" data-kind="${ev.kind}"><time datetime="${ev.at}">${fmtTime(ev.at, true)}</time>${ev.text}</li>`)}</ol>
     ${untimed.length ? html`<p class="muted">Finished before the ledger recorded times: ${untimed.map((st, i) => html`${i ? ', ' : ''}${stepName(st.name)}`)}.</p>` : ''}`;
 }
 
