@@ -149,6 +149,7 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
         if (deps.stepDelayMs && i < plan.length - 1) await sleep(deps.stepDelayMs, undefined, { signal: ctx.signal });
       }
       await records.update(p.uploadId, { status: 'done', progress: 100, variants: made });
+      await ctx.progress(100);
       await records.clearError(p.uploadId);
       ctx.log.info({ uploadId: p.uploadId, variants: made.length }, 'upload.done');
       if (p.callbackUrl) {
