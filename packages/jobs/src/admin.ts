@@ -21,6 +21,8 @@ import {
 } from './errors.ts';
 import { type FoundJob, findJobs } from './find-jobs.ts';
 import { letterIdFor } from './keys.ts';
+import { Ledger } from './ledger.ts';
+import { type LetterTimeline, letterTimeline } from './letter-timeline.ts';
 import type { JobMetrics } from './metrics.ts';
 import { QueueSet } from './queues.ts';
 import { Replayer, type ReplayOutcome, type ReplayReport, replayAudit } from './replay.ts';
@@ -58,6 +60,8 @@ export interface JobAdmin {
   editDeadLetter(id: string, payload: unknown, opts: ActionOptions & { queue?: string }): Promise<DeadLetterEntry>;
   /** Finds jobs and letters by job id or idempotency key, across every queue. */
   findJobs(term: string): Promise<FoundJob[]>;
+  /** A letter's step timeline from its ledger, and what a replay would skip and redo. */
+  letterTimeline(id: string, queue?: string): Promise<LetterTimeline>;
   close(): Promise<void>;
 }
 
@@ -68,6 +72,8 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
   const jobs = registry.jobs as Record<string, JobDefinition>;
   const deadQueues = (queue?: string) => (queue ? [queue] : registry.queues).map((q) => queues.dead(q));
   const replayer = new Replayer(jobs, queues, options.metrics);
+  // Reads only: the TTL is never used.
+  const ledger = new Ledger(options.connection, options.prefix, 1);
 
   async function resolve(target: LetterTarget): Promise<{ entries: DeadLetterEntry[]; missing: string[] }> {
     if ('ids' in target) {
@@ -199,6 +205,12 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     },
 
     findJobs: (term) => findJobs(registry, queues, term),
+
+    async letterTimeline(id, queue) {
+      const entry = await findLetter(id, queue);
+      if (!entry) throw new DeadLetterNotFoundError(id);
+      return letterTimeline(ledger, entry);
+    },
 
     close: () => queues.close(),
   };

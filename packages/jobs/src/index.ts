@@ -45,8 +45,11 @@ export {
 } from './errors.ts';
 export { jobOptions } from './job-options.ts';
 export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from './keys.ts';
+export type { AttemptFailure, StepRecord } from './ledger.ts';
+export type { LetterTimeline, TimelineAttempt } from './letter-timeline.ts';
 export { createLogger, type Logger, type LoggerOptions, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
+export { JOB_POSTPONED, JobPostponedError, type PostponeOptions } from './postpone.ts';
 export {
   type BulkItem,
   createProducer,
@@ -58,6 +61,7 @@ export {
 } from './producer.ts';
 export type { QueueSet } from './queues.ts';
 export { checkRedis, RedisNotReadyError } from './redis-check.ts';
+export { isRedisUnavailable } from './redis-errors.ts';
 export { SIGNATURE_HEADER, signWebhook, verifyWebhookSignature } from './webhook-signature.ts';
 export {
   type BullpenWorker,

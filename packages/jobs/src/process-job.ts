@@ -1,5 +1,6 @@
-import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
+import type { RedisClient } from './connection.ts';
 import type { DeadlineSweeper } from './deadlines.ts';
 import type { JobDefinition } from './define.ts';
 import { envelopeSchema, type JobMeta, ledgerIdFor } from './envelope.ts';
@@ -16,6 +17,7 @@ import { type Handler, type JobContext, JobRun } from './job-run.ts';
 import type { Ledger } from './ledger.ts';
 import type { LetterWriter } from './letter-writer.ts';
 import type { JobMetrics, JobSeries } from './metrics.ts';
+import { JobPostponedError, postponeJob } from './postpone.ts';
 
 /** Raised inside a handler's signal when the worker shuts down past its grace period. */
 export class WorkerShuttingDownError extends BullpenError {
@@ -33,6 +35,8 @@ export interface HandedBack {
 
 /** What every queue's processor of one worker shares. */
 export interface ProcessorDeps {
+  client: RedisClient;
+  prefix: string;
   jobs: Readonly<Record<string, JobDefinition>>;
   handlers: Readonly<Record<string, Handler | undefined>>;
   ledger: Ledger;
@@ -120,13 +124,41 @@ export class QueueProcessor {
         jobLogger(logger, job, meta).info({ durationMs: Math.round(seconds * 1000) }, 'job.completed');
       }
       return result;
-    } catch (thrown) {
-      if (thrown instanceof WaitingError) throw thrown;
+    } catch (caught) {
+      if (caught instanceof WaitingError) throw caught;
+      // Back to delayed without spending an attempt, unless its postponement window is spent (postpone.ts).
+      const thrown =
+        caught instanceof JobPostponedError
+          ? await postponeJob(job, token, caught, {
+              client: this.deps.client,
+              prefix: this.deps.prefix,
+              log: jobLogger(this.deps.logger, job, meta),
+            })
+          : caught;
+      if (thrown instanceof DelayedError) throw thrown;
       series?.failed.inc();
       series?.failedSeconds.observe((performance.now() - started) / 1000);
       throw await this.failed(job, meta, coerceError(thrown));
     }
   };
+
+  /** When and where the attempt failed, for the letter's timeline; a failed record never hides the job's error. */
+  private async recordFailure(job: Job, run: JobRun, err: Error): Promise<void> {
+    const step = run.failedStep(err);
+    const code = errorCode(err);
+    await this.deps.ledger
+      .recordFailure(run.ledgerId, {
+        jobId: job.id!,
+        attempt: run.attempt,
+        at: new Date().toISOString(),
+        ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
+        ...(step !== undefined ? { step } : {}),
+        ...(code ? { code } : {}),
+        name: err.name,
+        message: err.message,
+      })
+      .catch((recordErr) => run.log.warn({ err: recordErr }, 'job.failure_record_failed'));
+  }
 
   private seriesOf(job: Job): JobSeries | undefined {
     const { metrics } = this.deps;
@@ -214,8 +246,12 @@ export class QueueProcessor {
         run.log.warn('job.handed_back');
         throw new WaitingError();
       }
-      const logs = run.lastLogLines();
-      if (logs) this.failedLogs.set(job, logs);
+      // A postponed job did not fail: it runs again later, no attempt spent.
+      if (!(err instanceof JobPostponedError)) {
+        await this.recordFailure(job, run, coerceError(err));
+        const logs = run.lastLogLines();
+        if (logs) this.failedLogs.set(job, logs);
+      }
       throw err;
     } finally {
       // Before the job completes or fails, so its log is there when it shows as finished.

@@ -156,6 +156,8 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   const idle = () => (active.size === 0 ? Promise.resolve() : new Promise<void>((r) => (whenIdle = r)));
   const sweeper = new DeadlineSweeper(sweepTickFor(Object.values(jobs).map((d) => d.timeoutMs)));
   const processor = new QueueProcessor({
+    client: conn,
+    prefix: options.prefix,
     jobs,
     handlers: handles,
     ledger: new Ledger(conn, options.prefix, options.ledgerTtlSeconds ?? 7 * 24 * 3600),
