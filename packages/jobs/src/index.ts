@@ -27,7 +27,14 @@ export {
   type RedisTarget,
   redactRedisUrl,
 } from './connection.ts';
-export type { AttemptRecord, DeadLetter, DeadLetterEntry, LetterFilter, LetterGroup } from './dead-letter.ts';
+export {
+  type AttemptRecord,
+  type DeadLetter,
+  type DeadLetterEntry,
+  groupLetters,
+  type LetterFilter,
+  type LetterGroup,
+} from './dead-letter.ts';
 export * from './define.ts';
 export { type Envelope, type JobMeta, jobDataSchema } from './envelope.ts';
 export {
