@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { type DashboardConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
+import { alertOptionsOf, type DashboardConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
 import {
   closeRedis,
+  createAlerts,
   createJobAdmin,
   createMetrics,
   createRedisConnection,
@@ -10,6 +11,7 @@ import {
   type RedisClient,
   type Registry,
 } from '@bullpen/jobs';
+import type { AppTelemetry } from '@bullpen/observability';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -28,6 +30,7 @@ import { deadLetterPages } from './routes/dead-letter-pages.ts';
 import { loginRoutes } from './routes/login.ts';
 import { SessionStore } from './sessions.ts';
 import { parseUsers, UserDirectory } from './users.ts';
+import { APP_VERSION } from './version.ts';
 
 export interface AppDeps {
   /** A Redis connection (role `admin`); when given, the app does not close it. Default: one made from the config. */
@@ -38,6 +41,8 @@ export interface AppDeps {
   metrics?: JobMetrics;
   /** A pino logger for Fastify. Default: one made from LOG_LEVEL / LOG_FORMAT. */
   logger?: Logger;
+  /** Tracing, when `startTelemetry` started it (before this app was built); none: nothing traced. */
+  telemetry?: AppTelemetry;
 }
 
 /** The dashboard: Bull Board behind login, dead-letter pages, audit log, search and an HTTP API. */
@@ -54,12 +59,32 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
   const app: FastifyInstance = Fastify({
     ...(deps.logger
       ? { loggerInstance: deps.logger as unknown as FastifyBaseLogger }
-      : { logger: loggerOptions({ name: 'dashboard', level: config.LOG_LEVEL, format: logFormatFor(config) }) }),
+      : {
+          logger: loggerOptions({
+            name: 'dashboard',
+            level: config.LOG_LEVEL,
+            format: logFormatFor(config),
+            ...(deps.telemetry ? { mixin: deps.telemetry.logMixin } : {}),
+          }),
+        }),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
   }) as unknown as FastifyInstance;
 
-  const admin = createJobAdmin(registry, { connection, prefix, metrics, logger: app.log as unknown as Logger });
+  const admin = createJobAdmin(registry, {
+    connection,
+    prefix,
+    metrics,
+    logger: app.log as unknown as Logger,
+    ...(deps.telemetry ? { telemetry: deps.telemetry.bullmq } : {}),
+  });
+  // The periodic alert checks take turns with the api and the workers (one process at a time).
+  const alerts = createAlerts(registry, {
+    ...alertOptionsOf(config, APP_VERSION),
+    connection,
+    logger: app.log as unknown as Logger,
+    metrics,
+  });
   const ctx: DashboardContext = {
     config,
     registry,
@@ -97,6 +122,7 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
     connection.off('error', onRedisError);
     connection.off('close', onClose);
     connection.off('ready', onReady);
+    await alerts.close();
     await admin.close();
     if (ownConnection) await closeRedis(connection);
   });
