@@ -1,6 +1,7 @@
 import {
   type DeadLetterEntry,
   deadLetterQueueName,
+  groupLetters,
   type JobAdmin,
   type JobDefinition,
   JobPayloadInvalidError,
@@ -12,6 +13,7 @@ import { requestInvalid } from '../errors.ts';
 import { html, json, type SafeHtml } from '../html.ts';
 import { payloadJsonSchema } from '../job-schema.ts';
 import { csrfField, fmtTime, sendPage } from '../layout.ts';
+import { letterChart, letterHistory } from '../letter-chart.ts';
 import { filterFromQuery, groupView, sourceQueue, type TargetInput, targetSchema, toLetterTarget } from '../targets.ts';
 
 type Form = Record<string, string | string[] | undefined>;
@@ -170,7 +172,9 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
   app.get('/dead-letters', async (req, reply) => {
     const query = req.query as Record<string, string>;
     const filter = filterFromQuery(registry, query);
-    const groups = (await admin.groupDeadLetters(filter)).map((g) => groupView(g));
+    // One read of the letters for the groups and the chart (what groupDeadLetters reads: at most 20,000).
+    const entries = await admin.listDeadLetters({ limit: 20_000, ...filter });
+    const groups = groupLetters(entries).map((g) => groupView(g));
     const byName = new Map<string, { queue: string; count: number }>();
     for (const g of groups) {
       const k = `${g.queue}\u0000${g.name}`;
@@ -186,7 +190,9 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
       ${groups.length === 0 ? html`<p class="muted" data-testid="no-letters">No dead letters${filter.queue || filter.name || filter.messageContains ? ' match' : ''}.</p>` : ''}
       ${
         groups.length
-          ? html`<h2>By error</h2>
+          ? html`<h2>Over time</h2>
+      ${letterChart(letterHistory(entries, groups))}
+      <h2>By error</h2>
       <table data-testid="groups"><thead><tr><th>Job</th><th>Queue</th><th>Letters</th><th>First seen</th><th>Last seen</th><th>Error</th><th></th></tr></thead><tbody>
       ${groups.map(
         (g) => html`<tr data-fingerprint="${g.fingerprint}">
@@ -258,6 +264,11 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
         <tr><th>Edits</th><td>${(l.edits ?? []).map((ed) => html`${ed.actor} at ${fmtTime(ed.at)}<br>`)}</td></tr>
       </tbody></table>
       ${timelineSection(e, tl)}
+      ${
+        l.logs?.length
+          ? html`<h2>Last log lines of the final attempt</h2><pre data-testid="letter-logs">${l.logs.join('\n')}</pre>`
+          : ''
+      }
       <h2>Payload</h2><pre data-testid="payload">${json(l.payload)}</pre>
       ${def ? html`<h2>Payload schema (${l.name})</h2><pre>${json(payloadJsonSchema(def))}</pre>` : ''}`;
     return sendPage(ctx, req, reply, { title: `Dead letter ${e.id}`, body });
