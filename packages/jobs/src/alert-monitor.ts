@@ -116,8 +116,11 @@ export class AlertMonitor {
 
     if (noWorkerSeconds > 0) {
       const sinceKey = `${prefix}:alerts:no-worker-since:${q.name}`;
-      const workers = ready > 0 ? await q.getWorkersCount() : 1;
-      if (ready > 0 && workers === 0) {
+      // CLIENT LIST may be refused (some managed Redis): then this check is skipped, the others still run.
+      const workers = ready > 0 ? await q.getWorkersCount().catch(() => undefined) : 1;
+      if (workers === undefined) {
+        // Unknown: neither start nor stop the clock.
+      } else if (ready > 0 && workers === 0) {
         // The first process to see it starts the clock; the key outlives a lease moving elsewhere.
         await client.set(sinceKey, String(now), 'EX', Math.max(3600, noWorkerSeconds * 10), 'NX');
         const since = Number(await client.get(sinceKey)) || now;
