@@ -18,7 +18,7 @@ import { assetRoutes } from './assets.ts';
 import { installAuth } from './auth.ts';
 import { registerBoards } from './board.ts';
 import type { DashboardContext } from './context.ts';
-import { DashboardError, redisUnavailable } from './errors.ts';
+import { notFound, redisUnavailable } from './errors.ts';
 import { sendErrorPage } from './layout.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { describeError, isApiRequest } from './reply-error.ts';
@@ -119,9 +119,7 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
     return reply.code(d.status).headers(d.headers).send(d.body);
   }
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
-  app.setNotFoundHandler((req, reply) =>
-    sendError(new DashboardError('NOT_FOUND', 404, `No route ${req.method} ${req.url.split('?')[0]}`), req, reply),
-  );
+  app.setNotFoundHandler((req, reply) => sendError(notFound('No such page'), req, reply));
 
   // Hooks first: every route registered below, Bull Board's included, is behind them.
   installAuth(app, ctx);
