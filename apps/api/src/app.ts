@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type ApiConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
-import { clientErrorHandler, describeError, errorBody, frameworkErrorHandler } from '@bullpen/http';
+import { clientErrorHandler, describeError, errorBody, frameworkErrorHandler, logRequests } from '@bullpen/http';
 import {
   closeRedis,
   createMetrics,
@@ -54,7 +54,10 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     frameworkErrors: frameworkErrorHandler,
     // Fastify's own 503 while closing has its own body: the onRequest hook below answers instead.
     return503OnClosing: false,
+    // One line per request instead (logRequests).
+    disableRequestLogging: true,
   });
+  logRequests(app);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
 

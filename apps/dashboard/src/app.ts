@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type DashboardConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
+import { clientErrorHandler, frameworkErrorHandler, logRequests } from '@bullpen/http';
 import {
   closeRedis,
   createJobAdmin,
@@ -57,7 +58,13 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
       : { logger: loggerOptions({ name: 'dashboard', level: config.LOG_LEVEL, format: logFormatFor(config) }) }),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
+    // Answers of Node's parser and of Fastify's router in the error shape (Fastify's own echo the request).
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
+    // One line per request instead (logRequests).
+    disableRequestLogging: true,
   }) as unknown as FastifyInstance;
+  logRequests(app);
 
   const admin = createJobAdmin(registry, { connection, prefix, metrics, logger: app.log as unknown as Logger });
   const ctx: DashboardContext = {

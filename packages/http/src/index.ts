@@ -10,3 +10,4 @@ export {
   HttpError,
   type HttpErrorSpec,
 } from './errors.ts';
+export { logRequests } from './request-log.ts';
