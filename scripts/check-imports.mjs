@@ -32,6 +32,7 @@ const MAY_IMPORT = {
   'packages/config': ['jobs'],
   'packages/storage': ['jobs'],
   'packages/uploads': ['jobs', 'storage'],
+  'packages/http': ['jobs', 'storage'],
   // The apps' OpenTelemetry setup: no workspace package (the framework must not depend on it either).
   'packages/observability': [],
   'packages/test-utils': [],
