@@ -16,9 +16,12 @@ import type { JobMetrics } from './metrics.ts';
 import type { QueueSet } from './queues.ts';
 
 export interface EnqueueOptions {
-  /** Run no earlier than this many ms from now. */
+  /** Run no earlier than this many ms from now (a non-negative integer). Default 0: at once. */
   delay?: number;
-  /** 1 (highest) to 2,097,152; lower runs first. Unset: FIFO. */
+  /**
+   * 1 (highest) to 2,097,151; lower runs first, FIFO among equals. Unset (the default): FIFO, and before every
+   * prioritized job of the queue (BullMQ takes its wait list first).
+   */
   priority?: number;
   /** Overrides the key the job definition derives from the payload. */
   idempotencyKey?: string;
@@ -53,6 +56,19 @@ export interface EnqueuerDeps {
   metrics?: JobMetrics | undefined;
 }
 
+const PRIORITY_MAX = 2 ** 21 - 1;
+
+/** Refuses a delay or priority BullMQ would refuse (or misread) before anything is sent. */
+function checkEnqueueOptions(name: string, opts: EnqueueOptions): void {
+  const { delay, priority } = opts;
+  if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) {
+    throw new RangeError(`${name}: delay must be a non-negative integer of ms, not ${delay}`);
+  }
+  if (priority !== undefined && !(Number.isInteger(priority) && priority >= 1 && priority <= PRIORITY_MAX)) {
+    throw new RangeError(`${name}: priority must be an integer from 1 to ${PRIORITY_MAX}, not ${priority}`);
+  }
+}
+
 /**
  * Validates and adds jobs: the core of a producer, and all that event recovery needs. Payloads are parsed
  * before anything touches Redis; the backlog cap admits each add; a keyed add says whether the work was there.
@@ -71,6 +87,7 @@ export class Enqueuer {
   prepare(name: string, payload: unknown, opts: EnqueueOptions = {}, extraMeta: JobMeta = {}): PreparedJob {
     const def = this.deps.jobs[name];
     if (!def) throw new JobUnknownError(name);
+    if (opts.delay !== undefined || opts.priority !== undefined) checkEnqueueOptions(name, opts);
     const parsed = def.payload.safeParse(payload);
     if (!parsed.success) {
       this.deps.metrics?.refused.labels(def.queue, name, JobErrorCode.JOB_PAYLOAD_INVALID).inc();
