@@ -1,6 +1,7 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import type { BacklogGuard } from './backlog.ts';
 import type { RedisClient } from './connection.ts';
+import { deduplicationFor } from './deduplicate.ts';
 import type { JobDefinition } from './define.ts';
 import type { Envelope, JobMeta } from './envelope.ts';
 import {
@@ -43,6 +44,8 @@ export interface PreparedJob {
   queue: Queue;
   /** Derived from the idempotency key; keyless work takes BullMQ's own id (cheaper to add). */
   jobId?: string;
+  /** The deduplication id of a keyless job with a `deduplicate` window. */
+  dedupId?: string;
   data: Envelope;
   opts: JobsOptions;
 }
@@ -98,13 +101,19 @@ export class Enqueuer {
     const meta: JobMeta = { ...extraMeta };
     if (key !== undefined) meta.key = key;
     if (opts.requestId) meta.requestId = opts.requestId;
+    // Absent means 1, so version-1 jobs carry nothing more.
+    if (def.version !== 1) meta.v = def.version;
+    const deduplication = def.deduplicate && key === undefined ? deduplicationFor(def, parsed.data) : undefined;
+    // A debounced job waits out its window unless the enqueue says otherwise.
+    const delay = opts.delay ?? (deduplication?.replace ? deduplication.ttl : undefined);
     return {
       def,
       queue: this.deps.queues.get(def.queue),
       jobId,
+      ...(deduplication ? { dedupId: deduplication.id } : {}),
       // The parsed payload: defaults applied, unknown keys stripped, as the handler will see it.
       data: { payload: parsed.data, meta },
-      opts: jobOptions(def, { jobId, delay: opts.delay, priority: opts.priority }),
+      opts: jobOptions(def, { jobId, delay, priority: opts.priority, deduplication }),
     };
   }
 
@@ -172,6 +181,13 @@ export class Enqueuer {
     return `${this.deps.prefix}:${p.def.queue}:${p.jobId}`;
   }
 
+  /** The key whose existence before an add means BullMQ keeps an earlier job: its id's, or its window's. */
+  private presenceKey(p: PreparedJob): string | undefined {
+    if (p.jobId !== undefined) return this.jobKey(p);
+    if (p.dedupId !== undefined) return `${this.deps.prefix}:${p.def.queue}:de:${p.dedupId}`;
+    return undefined;
+  }
+
   private seriesOf(def: JobDefinition) {
     return this.deps.metrics?.forJob(def.queue, def.name);
   }
@@ -187,8 +203,9 @@ export class Enqueuer {
     }
     try {
       // Sent before the add on the same connection, so it travels in the same round trip: it says whether
-      // the id existed before this add (then BullMQ keeps the first job and adds nothing).
-      const existed = p.jobId !== undefined ? client.exists(this.jobKey(p)) : 0;
+      // the id (or the deduplication window) existed before this add (then BullMQ keeps the first job).
+      const presence = this.presenceKey(p);
+      const existed = presence !== undefined ? client.exists(presence) : 0;
       const [was, job] = await Promise.all([existed, p.queue.add(p.def.name, p.data, p.opts)]);
       const deduplicated = was === 1;
       const series = this.seriesOf(p.def);
@@ -208,19 +225,21 @@ export class Enqueuer {
   }
 
   private async addBulkTo(q: Queue, list: PreparedJob[]): Promise<EnqueueResult[]> {
-    // Which keyed ids existed before the add, in the same round trip (see addOne()).
-    const keyed = list.filter((p) => p.jobId !== undefined);
-    const pipe = keyed.length ? this.deps.client.pipeline() : undefined;
-    for (const p of keyed) pipe!.exists(this.jobKey(p));
+    // Which keyed ids (and windows) existed before the add, in the same round trip (see addOne()).
+    const keys = list.map((p) => this.presenceKey(p));
+    const watched = keys.filter((k): k is string => k !== undefined);
+    const pipe = watched.length ? this.deps.client.pipeline() : undefined;
+    for (const k of watched) pipe!.exists(k);
     const [existed, jobs] = await Promise.all([
       pipe?.exec(),
       q.addBulk(list.map((p) => ({ name: p.def.name, data: p.data, opts: p.opts }))),
     ]);
-    // Existing before the batch, or repeated within it: BullMQ keeps one job per id.
-    const seen = new Set(keyed.filter((_, i) => existed?.[i]?.[1] === 1).map((p) => p.jobId));
+    // Existing before the batch, or repeated within it: BullMQ keeps one job per id (or window).
+    const seen = new Set(watched.filter((_, i) => existed?.[i]?.[1] === 1));
     return list.map((p, i) => {
-      const deduplicated = p.jobId !== undefined && seen.has(p.jobId);
-      if (p.jobId !== undefined) seen.add(p.jobId);
+      const k = keys[i];
+      const deduplicated = k !== undefined && seen.has(k);
+      if (k !== undefined) seen.add(k);
       const series = this.seriesOf(p.def);
       if (deduplicated) {
         series?.deduplicated.inc();

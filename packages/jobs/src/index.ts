@@ -1,6 +1,10 @@
 // The public API of @bullpen/jobs. What is not exported here is internal and may change in any release.
 export {
   type ActionOptions,
+  type CancelOptions,
+  type CancelOutcome,
+  type CancelReport,
+  type CancelStatus,
   createJobAdmin,
   type FoundJob,
   type JobAdmin,
@@ -8,6 +12,7 @@ export {
   type LetterTarget,
   type ReplayOutcome,
   type ReplayReport,
+  type ScheduleInfo,
 } from './admin.ts';
 export type { AuditAction, AuditEntry, AuditLog } from './audit.ts';
 export type { BacklogOptions } from './backlog.ts';
@@ -20,16 +25,20 @@ export {
   redactRedisUrl,
 } from './connection.ts';
 export type { AttemptRecord, DeadLetter, DeadLetterEntry, LetterFilter, LetterGroup } from './dead-letter.ts';
+export type { Deduplicate } from './deduplicate.ts';
 export * from './define.ts';
 export { type Envelope, type JobMeta, jobDataSchema } from './envelope.ts';
 export {
   BullpenError,
   DeadLetterNotFoundError,
   InvalidQueuedPayloadError,
+  JobCancelledError,
   JobErrorCode,
   JobPayloadInvalidError,
   JobTimeoutError,
   JobUnknownError,
+  PayloadMigrationError,
+  PayloadTooNewError,
   PermanentJobError,
   QueueFullError,
   QueueUnavailableError,
@@ -38,6 +47,13 @@ export {
 export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from './keys.ts';
 export { createLogger, type Logger, type LoggerOptions, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
+export {
+  checkPayload,
+  type MigrationStep,
+  type Migrations,
+  migratePayload,
+  type PayloadCheck,
+} from './payload-versions.ts';
 export {
   type BulkItem,
   createProducer,
@@ -48,7 +64,9 @@ export {
   type PublishResult,
 } from './producer.ts';
 export type { QueueSet } from './queues.ts';
+export type { RateLimit } from './rate-limit.ts';
 export { checkRedis, RedisNotReadyError } from './redis-check.ts';
+export { defineSchedule, type ScheduleDefinition, type ScheduleTiming, schedulerIdFor } from './schedules.ts';
 export {
   type BullpenWorker,
   createWorker,

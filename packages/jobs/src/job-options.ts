@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { DeduplicationOptions, JobsOptions } from 'bullmq';
 import type { JobDefinition } from './define.ts';
 
 /** What an enqueue may add to a definition's own options. */
@@ -6,6 +6,7 @@ export interface JobOptionsExtra {
   jobId?: string;
   delay?: number;
   priority?: number;
+  deduplication?: DeduplicationOptions;
 }
 
 /**
@@ -22,5 +23,6 @@ export function jobOptions(def: JobDefinition, extra: JobOptionsExtra = {}): Job
     removeOnFail: { age: def.keepFailedSeconds },
     ...(extra.delay ? { delay: extra.delay } : {}),
     ...(extra.priority ? { priority: extra.priority } : {}),
+    ...(extra.deduplication ? { deduplication: extra.deduplication } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
+import type { CancelListener } from './cancel.ts';
 import type { DeadlineSweeper } from './deadlines.ts';
 import type { JobDefinition } from './define.ts';
 import { envelopeSchema, type JobMeta, ledgerIdFor } from './envelope.ts';
@@ -12,9 +13,12 @@ import {
   UnknownQueuedJobError,
 } from './errors.ts';
 import { type Handler, JobRun } from './job-run.ts';
+import type { KeySlots } from './key-concurrency.ts';
 import type { Ledger } from './ledger.ts';
 import type { LetterWriter } from './letter-writer.ts';
 import type { JobMetrics, JobSeries } from './metrics.ts';
+import { migratePayload } from './payload-versions.ts';
+import { isPutBack } from './postpone.ts';
 
 /** Raised inside a handler's signal when the worker shuts down past its grace period. */
 export class WorkerShuttingDownError extends BullpenError {
@@ -44,6 +48,10 @@ export interface ProcessorDeps {
   handBack: HandedBack[];
   /** Called when the last active run settles. */
   onIdle(): void;
+  /** Per-key concurrency, when a served job declares a `concurrencyKey`. */
+  keySlots?: KeySlots | undefined;
+  /** Cancels from `admin.cancel`, when the worker listens for them. */
+  cancels?: CancelListener | undefined;
 }
 
 const META_FIELDS = ['key', 'ledger', 'requestId', 'replayOf', 'eventId'] as const;
@@ -61,13 +69,17 @@ function isEnvelope(data: unknown): data is { payload: unknown; meta?: JobMeta }
   return true;
 }
 
-/** A job that passed its checks: its definition, handler, parsed payload and the steps already done. */
-interface Checked {
+/** A job whose envelope and payload passed: its definition, handler and parsed payload. */
+interface Parsed {
   def: JobDefinition;
   handler: Handler;
   payload: unknown;
   /** Keyed work (or a replay): its result is stored as done. */
   keyed: boolean;
+}
+
+/** A parsed job and the steps already done. */
+interface Checked extends Parsed {
   steps?: Map<string, unknown>;
 }
 
@@ -114,7 +126,8 @@ export class QueueProcessor {
       }
       return result;
     } catch (thrown) {
-      if (thrown instanceof WaitingError) throw thrown;
+      // Handed back or postponed: neither a completion nor a failure.
+      if (thrown instanceof WaitingError || isPutBack(thrown)) throw thrown;
       series?.failed.inc();
       series?.failedSeconds.observe((performance.now() - started) / 1000);
       throw await this.failed(job, meta, coerceError(thrown));
@@ -137,6 +150,11 @@ export class QueueProcessor {
     const permanent = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
     const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const log = jobLogger(this.deps.logger, job, meta);
+    if (errorCode(err) === JobErrorCode.JOB_CANCELLED) {
+      // Asked for: no retry (it is permanent), no dead letter.
+      log.info({ reason: err.message }, 'job.cancelled');
+      return err;
+    }
     log[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
     // When the letter cannot be written the job still fails with its own error; the `failed` listener tries
     // the letter once more.
@@ -145,7 +163,16 @@ export class QueueProcessor {
   }
 
   private async run(job: Job, token: string | undefined, meta: JobMeta): Promise<unknown> {
-    const checked = await this.check(job, meta);
+    const parsed = this.parse(job, meta);
+    const { keySlots } = this.deps;
+    if (parsed.def.concurrencyKey !== undefined && keySlots) {
+      return keySlots.hold(job, token, parsed.def, parsed.payload, () => this.runParsed(job, token, meta, parsed));
+    }
+    return this.runParsed(job, token, meta, parsed);
+  }
+
+  private async runParsed(job: Job, token: string | undefined, meta: JobMeta, parsed: Parsed): Promise<unknown> {
+    const checked = await this.load(job, meta, parsed);
     if ('done' in checked) {
       jobLogger(this.deps.logger, job, meta).info('job.already_done');
       return checked.done;
@@ -154,11 +181,11 @@ export class QueueProcessor {
   }
 
   /**
-   * What the handler needs, or the stored result of work already done. Throws a permanent error for a job no
-   * handler serves or whose data no longer fits.
+   * The job's definition, handler and payload (migrated from its version, then parsed with today's schema).
+   * Throws a permanent error for a job no handler serves or whose data no longer fits.
    */
-  private async check(job: Job, meta: JobMeta): Promise<Checked | { done: unknown }> {
-    const { jobs, handlers, ledger } = this.deps;
+  private parse(job: Job, meta: JobMeta): Parsed {
+    const { jobs, handlers } = this.deps;
     const def = jobs[job.name];
     const handler = def && def.queue === job.queueName ? handlers[job.name] : undefined;
     if (!def || !handler) throw new UnknownQueuedJobError(job.name);
@@ -168,15 +195,29 @@ export class QueueProcessor {
       const envelope = envelopeSchema.safeParse(data);
       throw new InvalidQueuedPayloadError(job.name, envelope.success ? [] : envelope.error.issues);
     }
-    const parsed = def.payload.safeParse(data.payload);
+    // Absent means version 1: a job of today's version costs one comparison.
+    const from = meta.v ?? 1;
+    const raw = from === def.version ? data.payload : migratePayload(def, data.payload, from);
+    const parsed = def.payload.safeParse(raw);
     if (!parsed.success) throw new InvalidQueuedPayloadError(job.name, parsed.error.issues);
     const keyed = meta.key !== undefined || meta.ledger !== undefined;
+    return { def, handler, payload: parsed.data, keyed };
+  }
+
+  /** The steps already done, or the stored result of work already done. */
+  private async load(job: Job, meta: JobMeta, parsed: Parsed): Promise<Checked | { done: unknown }> {
     // A first attempt of keyless work has nothing stored yet: no read, no round trip.
     const redelivered = job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1;
-    if (!keyed && !redelivered) return { def, handler, payload: parsed.data, keyed };
-    const state = await ledger.load(ledgerIdFor(job.name, job.queueName, job.id!, meta));
+    if (!parsed.keyed && !redelivered) return parsed;
+    const { ledger, cancels } = this.deps;
+    // A redelivered job may have been cancelled while no worker held it: the marker read travels with the ledger's.
+    const [state, cancelled] = await Promise.all([
+      ledger.load(ledgerIdFor(job.name, job.queueName, job.id!, meta)),
+      redelivered ? cancels?.markerOf(job) : undefined,
+    ]);
+    if (cancelled) throw cancelled;
     if (state.done) return { done: state.done.result };
-    return { def, handler, payload: parsed.data, keyed, steps: state.steps };
+    return { ...parsed, steps: state.steps };
   }
 
   private async runHandler(job: Job, token: string | undefined, meta: JobMeta, c: Checked): Promise<unknown> {
@@ -185,6 +226,8 @@ export class QueueProcessor {
     active.set(job, run);
     sweeper.watch(run);
     try {
+      // A cancel that arrived between the fetch and now (an empty map but for that race): the run fails at once.
+      this.deps.cancels?.abortIfPending(job, run);
       const result = await run.run(c.handler, c.payload);
       if (c.keyed) await ledger.markDone(run.ledgerId, result ?? null);
       return result;

@@ -1,6 +1,7 @@
 import { type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
+import { CancelListener } from './cancel.ts';
 import type { RedisClient } from './connection.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { DeadlineSweeper, sweepTickFor } from './deadlines.ts';
@@ -8,11 +9,13 @@ import type { JobDefinition, JobNameIn, Payload, QueueName, Registry } from './d
 import { coerceError, errorCode, JobErrorCode } from './errors.ts';
 import { type EventRecovery, startEventRecovery } from './event-recovery.ts';
 import type { Handler, JobRun } from './job-run.ts';
+import { KeySlots } from './key-concurrency.ts';
 import { Ledger } from './ledger.ts';
 import { type DeadLetterHook, LetterWriter } from './letter-writer.ts';
 import type { JobMetrics } from './metrics.ts';
 import { type HandedBack, QueueProcessor, WorkerShuttingDownError } from './process-job.ts';
 import { QueueSet } from './queues.ts';
+import { syncSchedules } from './schedule-sync.ts';
 
 export type { Handler, JobContext } from './job-run.ts';
 export { WorkerShuttingDownError } from './process-job.ts';
@@ -59,6 +62,16 @@ export interface WorkerOptions<Q extends string> {
    * 0 turns it off. Default 30 s.
    */
   eventRecoveryIntervalMs?: number;
+  /**
+   * Listen for `admin.cancel` on a subscriber connection of its own (`connection.duplicate()`), so a running job
+   * is cancelled in whichever process runs it. Default true.
+   */
+  cancellation?: boolean;
+  /**
+   * At start, upsert the registry's schedules of the served queues as BullMQ job schedulers and remove the ones
+   * Bullpen made that the registry no longer has. Default true.
+   */
+  schedules?: boolean;
 }
 
 export interface BullpenWorker {
@@ -123,6 +136,16 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   let whenIdle: (() => void) | undefined;
   const idle = () => (active.size === 0 ? Promise.resolve() : new Promise<void>((r) => (whenIdle = r)));
   const sweeper = new DeadlineSweeper(sweepTickFor(Object.values(jobs).map((d) => d.timeoutMs)));
+  const lockDuration = options.lockDurationMs ?? 10_000;
+  const servedJobs = served.flatMap((q) => registry.jobsOf(q));
+  // Only a worker serving a job with a concurrencyKey has slots (and their renew timer).
+  const keySlots = servedJobs.some((d) => d.concurrencyKey)
+    ? new KeySlots(conn, options.prefix, lockDuration, logger)
+    : undefined;
+  const cancels =
+    options.cancellation === false
+      ? undefined
+      : new CancelListener(conn, options.prefix, new Set(served), active, logger);
   const processor = new QueueProcessor({
     jobs,
     handlers: handles,
@@ -134,14 +157,19 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     active,
     handBack,
     onIdle: () => whenIdle?.(),
+    keySlots,
+    cancels,
   });
 
   const workers = served.map((queue) => {
+    const limit = registry.rateLimitOf(queue);
     const w = new Worker(queue, processor.process, {
       connection: conn,
       prefix: options.prefix,
       concurrency: options.concurrency ?? 1,
-      lockDuration: options.lockDurationMs ?? 10_000,
+      // BullMQ's limiter counts per queue in Redis, so every worker of the queue shares it.
+      ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
+      lockDuration,
       stalledInterval: options.stalledIntervalMs ?? 5_000,
       maxStalledCount: options.maxStalledCount ?? 3,
       autorun: true,
@@ -160,6 +188,15 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     return w;
   });
   metrics?.watchQueues(served.flatMap((q) => [queues.get(q), queues.dead(q)]));
+
+  // Both in the background: createWorker stays synchronous; waitUntilReady waits for them, close() too.
+  const listening = cancels?.start();
+  listening?.catch((err: unknown) => logger.error({ err }, 'cancel.subscribe_failed'));
+  const scheduled =
+    options.schedules === false || registry.schedules.length === 0
+      ? undefined
+      : syncSchedules(registry, served, queues, logger);
+  scheduled?.catch((err: unknown) => logger.error({ err }, 'schedule.sync_failed'));
 
   const recoveryMs = options.eventRecoveryIntervalMs ?? 30_000;
   const recovery: EventRecovery | undefined =
@@ -205,7 +242,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     workers,
     activeCount: () => active.size,
     async waitUntilReady() {
-      await Promise.all(workers.map((w) => w.waitUntilReady()));
+      await Promise.all([...workers.map((w) => w.waitUntilReady()), listening, scheduled]);
     },
     close(opts = {}) {
       closing ??= (async () => {
@@ -222,6 +259,9 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
         await Promise.all(workers.map((w) => w.close(timedOut).catch(() => {})));
         await handBackAborted();
         sweeper.stop();
+        keySlots?.stop();
+        await Promise.all([listening?.catch(() => {}), scheduled?.catch(() => {})]);
+        await cancels?.close();
         await recovery?.stop();
         await queues.close();
         return { handedBack };
