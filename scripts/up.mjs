@@ -8,17 +8,24 @@
 // Ctrl-C (SIGINT) or SIGTERM stops everything it started: the apps first (SIGTERM, then SIGKILL after a
 // deadline), Redis last. When a process dies on its own, the others are stopped and this exits 1.
 //
-// Plain Node ESM, no build, no dependency: it must run on a fresh clone after `pnpm install`.
+// While it runs, .data/stack.json says where its Redis and storage are, so `npm run worker` can add workers.
+//
+// Plain Node ESM, no build: it must run on a fresh clone with nothing but Node (it installs the dependencies
+// first when they are missing).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { ensureInstalled } from './bootstrap.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const DATA = path.join(ROOT, '.data');
+// BULLPEN_DATA_DIR moves it (tests use a temporary folder).
+const DATA = process.env.BULLPEN_DATA_DIR ? path.resolve(process.env.BULLPEN_DATA_DIR) : path.join(ROOT, '.data');
 const REDIS_DIR = path.join(DATA, 'redis');
 const CREDENTIALS = path.join(DATA, 'dashboard-credentials.json');
+/** Where the running stack's Redis and storage are (read by scripts/add-worker.mjs). */
+const STACK_FILE = path.join(DATA, 'stack.json');
 const env = process.env;
 const color = process.stdout.isTTY && !env.NO_COLOR;
 const paint = (code, s) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -36,9 +43,25 @@ function fail(msg) {
 
 // ---- preconditions ---------------------------------------------------------------------------------------
 
-if (!existsSync(path.join(ROOT, 'node_modules')) || !existsSync(path.join(ROOT, 'apps/api/node_modules/tsx'))) {
-  fail('dependencies are missing: run `pnpm install` first.');
-  process.exit(1);
+ensureInstalled();
+
+/** Every app's configuration, checked by the apps' own schemas before anything starts (one CONFIG_INVALID line). */
+function checkConfig(appEnv) {
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--conditions=@bullpen/source',
+      '--import',
+      'tsx',
+      path.join(ROOT, 'scripts/check-config.ts'),
+      JSON.stringify(appEnv),
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  if (r.status !== 0) {
+    process.stderr.write(r.stderr || `${r.error?.message ?? 'the configuration check failed'}\n`);
+    process.exit(1);
+  }
 }
 
 function onPath(cmd) {
@@ -181,6 +204,7 @@ function stopAll() {
       say('stopping redis (it writes its AOF and exits)...');
       await stopOne(redis, REDIS_STOP_DEADLINE_MS);
     }
+    rmSync(STACK_FILE, { force: true });
     say(exitCode === 0 ? 'stopped.' : 'stopped (with errors).');
     process.exit(exitCode);
   })();
@@ -316,6 +340,11 @@ function dashboardCredentials() {
 
 // ---- main -----------------------------------------------------------------------------------------------
 
+const creds = env.DASHBOARD_USERS || env.DASHBOARD_AUTH_DISABLED === 'true' ? undefined : dashboardCredentials();
+const dashboardLogin = creds
+  ? { DASHBOARD_USERS: creds.usersEntry, DASHBOARD_SESSION_SECRET: creds.sessionSecret }
+  : {};
+checkConfig({ ...env, ...dashboardLogin });
 const API_PORT = Number(env.API_PORT || 3000);
 const WORKER_HTTP_PORT = Number(env.WORKER_HTTP_PORT || 3001);
 const DASHBOARD_PORT = Number(env.DASHBOARD_PORT || 3002);
@@ -334,7 +363,6 @@ async function main() {
       process.exit(1);
     }
   }
-  const creds = env.DASHBOARD_USERS || env.DASHBOARD_AUTH_DISABLED === 'true' ? undefined : dashboardCredentials();
   const redisUrl = await startRedis();
   const storageDir = env.STORAGE_DIR ? path.resolve(env.STORAGE_DIR) : path.join(DATA, 'storage');
   mkdirSync(storageDir, { recursive: true });
@@ -349,9 +377,7 @@ async function main() {
     // pino-pretty colours its output when the terminal can show them.
     ...(color ? { FORCE_COLOR: env.FORCE_COLOR ?? '1' } : {}),
   };
-  const dashboardEnv = creds
-    ? { ...shared, DASHBOARD_USERS: creds.usersEntry, DASHBOARD_SESSION_SECRET: creds.sessionSecret }
-    : shared;
+  const dashboardEnv = { ...shared, ...dashboardLogin };
   const app = (name, extra = shared) =>
     start(name, process.execPath, ['--conditions=@bullpen/source', '--import', 'tsx', 'src/main.ts'], {
       cwd: path.join(ROOT, 'apps', name),
@@ -387,9 +413,13 @@ async function main() {
     `  Redis         ${redisUrl ?? env.REDIS_CLUSTER_NODES}`,
     `  Storage       ${path.relative(ROOT, storageDir) || storageDir}`,
     '',
-    `  Try it:  pnpm demo      Stop: Ctrl-C`,
+    `  Try it:  npm run demo    More workers:  npm run worker (in another terminal)    Stop: Ctrl-C`,
     '',
   ];
+  writeFileSync(
+    STACK_FILE,
+    `${JSON.stringify({ REDIS_URL: redisUrl, STORAGE_DIR: storageDir, BULLPEN_PREFIX: env.BULLPEN_PREFIX || 'bullpen', pid: process.pid }, null, 2)}\n`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -28,7 +28,12 @@ export const ALL_FIGURES = [
   'stall-defaults',
 ];
 
-/** Merges every scenario's figures of this run into one file; returns its path (undefined when none). */
+/**
+ * Merges every scenario's figures of this run into one file; returns its path (undefined when none). The
+ * dated file in bench/results (committed, quoted by the README) is written only by a complete run that asks
+ * for it (`CHAOS_RECORD=1 pnpm test:chaos`); any other run, CI's included, writes under tmp/ (git-ignored), so
+ * it leaves the working tree as it found it.
+ */
 export function mergeFigures(meta: Record<string, unknown>): string | undefined {
   const scenarios: Record<string, unknown> = {};
   for (const f of readdirSync(TMP).filter((n) => n.endsWith('.json'))) {
@@ -38,9 +43,10 @@ export function mergeFigures(meta: Record<string, unknown>): string | undefined 
   if (Object.keys(scenarios).length === 0) return undefined;
   const date = new Date().toISOString().slice(0, 10);
   const complete = ALL_FIGURES.every((k) => k in scenarios);
-  const file = complete
+  const record = complete && process.env.CHAOS_RECORD === '1';
+  const file = record
     ? path.join(RESULTS_DIR, `chaos-${date}.json`)
-    : path.join(TMP, `../chaos-partial-${date}.json`);
+    : path.join(TMP, `../chaos-${complete ? '' : 'partial-'}${date}.json`);
   writeFileSync(file, `${JSON.stringify({ ...meta, scenarios }, null, 2)}\n`);
   return file;
 }

@@ -45,6 +45,9 @@ export interface WorkerApp {
 
 const TEMP_MAX_AGE_MS = 3600_000;
 
+/** `<host>:<pid>`: in a container the host name is the container's id, so a job names the container that ran it. */
+export const workerName = () => `${os.hostname()}:${process.pid}`;
+
 /** sharp's thread pool: SHARP_CONCURRENCY, else the CPUs this process may use; no libvips cache. */
 export function configureSharp(config: Pick<WorkerConfig, 'SHARP_CONCURRENCY'>): number {
   const threads = config.SHARP_CONCURRENCY || os.availableParallelism();
@@ -90,6 +93,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
     {
       connection: workerConnection,
       prefix: config.BULLPEN_PREFIX,
+      name: workerName(),
       ...(queues ? { queues } : {}),
       concurrency: config.WORKER_CONCURRENCY,
       shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,

@@ -1,6 +1,6 @@
 import { loadConfig, redisTargetOf } from '@bullpen/config';
 import { checkRedisOrExit, onShutdownSignals } from '@bullpen/jobs/process';
-import { buildWorker, configureSharp } from './app.ts';
+import { buildWorker, configureSharp, workerName } from './app.ts';
 
 const config = loadConfig('worker');
 if (config.REDIS_CHECK) await checkRedisOrExit(redisTargetOf(config));
@@ -9,7 +9,7 @@ const sharpThreads = configureSharp(config);
 const app = await buildWorker(config);
 await app.worker.waitUntilReady();
 app.logger.info(
-  { httpPort: app.httpPort, concurrency: config.WORKER_CONCURRENCY, sharpThreads, pid: process.pid },
+  { httpPort: app.httpPort, concurrency: config.WORKER_CONCURRENCY, sharpThreads, workerName: workerName() },
   'worker.started',
 );
 

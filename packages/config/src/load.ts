@@ -23,8 +23,12 @@ export function parseConfig<S extends Slice>(
   if (!result.success) {
     const problems = result.error.issues.map((i) => {
       const name = i.path.join('.') || '(config)';
-      const missing = i.code === 'invalid_type' && cleaned[name] === undefined;
-      return `${name}: ${missing ? 'is required' : i.message}`;
+      const given = cleaned[name];
+      if (i.code !== 'invalid_type') return `${name}: ${i.message}`;
+      // A wrong type is a number or a flag that did not parse: saying what was given helps (never a secret).
+      return given === undefined
+        ? `${name}: is required`
+        : `${name}: expected ${i.expected}, got "${given.slice(0, 40)}"`;
     });
     throw new ConfigError(slice, problems);
   }
@@ -40,7 +44,7 @@ export function loadConfig<S extends Slice>(
     return parseConfig(slice, env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
+      process.stderr.write(`${err.code}: ${err.message}\nSee .env.example for every variable and its default.\n`);
       process.exit(1);
     }
     throw err;

@@ -47,7 +47,13 @@ export function loggerOptions(opts: LoggerOptions): pino.LoggerOptions {
       ? {
           transport: {
             target: pretty,
-            options: { colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss.l' },
+            // One line per entry: a terminal full of a running stack's logs stays readable.
+            options: {
+              colorize: Boolean(process.stdout.isTTY),
+              translateTime: 'SYS:HH:MM:ss.l',
+              singleLine: true,
+              ignore: 'pid,hostname',
+            },
           },
         }
       : {}),

@@ -19,7 +19,7 @@ export async function checkRedisOrExit(target: RedisTarget | string, connection?
     await checkRedis(probe);
   } catch (err) {
     const { code, message } = err as { code?: string; message: string };
-    process.stderr.write(`${code ?? 'REDIS_NOT_READY'}: ${message} (REDIS_URL=${redactRedisUrl(url)})\n`);
+    process.stderr.write(`${code ?? 'REDIS_NOT_READY'}: ${message} at ${redactRedisUrl(url)}\n`);
     if (!connection) await closeRedis(probe);
     process.exit(1);
   } finally {

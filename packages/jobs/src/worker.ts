@@ -39,6 +39,11 @@ export interface WorkerOptions<Q extends string> {
   connection: RedisClient;
   /** Key prefix (`BULLPEN_PREFIX`). */
   prefix: string;
+  /**
+   * This worker's name, stored on every job it takes (BullMQ's `processedBy`, shown in Bull Board): which
+   * process ran a job. Default: none.
+   */
+  name?: string;
   /** Queues served; default: every queue of the registry. */
   queues?: readonly Q[];
   /** Jobs run at once per queue. Default 1. */
@@ -166,6 +171,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     const w = new Worker(queue, processor.process, {
       connection: conn,
       prefix: options.prefix,
+      ...(options.name ? { name: options.name } : {}),
       concurrency: options.concurrency ?? 1,
       // BullMQ's limiter counts per queue in Redis, so every worker of the queue shares it.
       ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
