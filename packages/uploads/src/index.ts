@@ -17,6 +17,7 @@ export {
   registry,
   VARIANT_WIDTHS,
   type VariantWidth,
+  WEBHOOK_MAX_PER_HOST,
   webhookDeliver,
   webhookDeliverPayload,
 } from './jobs.ts';
