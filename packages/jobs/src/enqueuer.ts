@@ -106,15 +106,16 @@ export class Enqueuer {
     const deduplication = def.deduplicate && key === undefined ? deduplicationFor(def, parsed.data) : undefined;
     // A debounced job waits out its window unless the enqueue says otherwise.
     const delay = opts.delay ?? (deduplication?.replace ? deduplication.ttl : undefined);
-    return {
+    const prepared: PreparedJob = {
       def,
       queue: this.deps.queues.get(def.queue),
       jobId,
-      ...(deduplication ? { dedupId: deduplication.id } : {}),
       // The parsed payload: defaults applied, unknown keys stripped, as the handler will see it.
       data: { payload: parsed.data, meta },
       opts: jobOptions(def, { jobId, delay, priority: opts.priority, deduplication }),
     };
+    if (deduplication) prepared.dedupId = deduplication.id;
+    return prepared;
   }
 
   /** Adds one prepared job (see `inflightKeys` for a key enqueued twice at once). */

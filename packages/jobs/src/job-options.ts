@@ -14,7 +14,7 @@ export interface JobOptionsExtra {
  * retention. The producer and replay both add jobs with them, so a replayed job runs under today's policy.
  */
 export function jobOptions(def: JobDefinition, extra: JobOptionsExtra = {}): JobsOptions {
-  return {
+  const opts: JobsOptions = {
     ...(extra.jobId ? { jobId: extra.jobId } : {}),
     attempts: def.attempts,
     backoff: def.backoff,
@@ -23,6 +23,8 @@ export function jobOptions(def: JobDefinition, extra: JobOptionsExtra = {}): Job
     removeOnFail: { age: def.keepFailedSeconds },
     ...(extra.delay ? { delay: extra.delay } : {}),
     ...(extra.priority ? { priority: extra.priority } : {}),
-    ...(extra.deduplication ? { deduplication: extra.deduplication } : {}),
   };
+  // Assigned, not spread: a job without a window allocates nothing for it.
+  if (extra.deduplication) opts.deduplication = extra.deduplication;
+  return opts;
 }

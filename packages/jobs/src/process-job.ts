@@ -162,7 +162,8 @@ export class QueueProcessor {
     return err;
   }
 
-  private async run(job: Job, token: string | undefined, meta: JobMeta): Promise<unknown> {
+  /** Not async itself (a sync throw lands in process()'s try): a job without a concurrency key costs no extra promise. */
+  private run(job: Job, token: string | undefined, meta: JobMeta): Promise<unknown> {
     const parsed = this.parse(job, meta);
     const { keySlots } = this.deps;
     if (parsed.def.concurrencyKey !== undefined && keySlots) {
@@ -172,7 +173,9 @@ export class QueueProcessor {
   }
 
   private async runParsed(job: Job, token: string | undefined, meta: JobMeta, parsed: Parsed): Promise<unknown> {
-    const checked = await this.load(job, meta, parsed);
+    // A first attempt of keyless work has nothing stored yet: no read, no round trip.
+    const redelivered = job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1;
+    const checked = parsed.keyed || redelivered ? await this.load(job, meta, parsed, redelivered) : parsed;
     if ('done' in checked) {
       jobLogger(this.deps.logger, job, meta).info('job.already_done');
       return checked.done;
@@ -205,17 +208,24 @@ export class QueueProcessor {
   }
 
   /** The steps already done, or the stored result of work already done. */
-  private async load(job: Job, meta: JobMeta, parsed: Parsed): Promise<Checked | { done: unknown }> {
-    // A first attempt of keyless work has nothing stored yet: no read, no round trip.
-    const redelivered = job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1;
-    if (!parsed.keyed && !redelivered) return parsed;
+  private async load(
+    job: Job,
+    meta: JobMeta,
+    parsed: Parsed,
+    redelivered: boolean,
+  ): Promise<Checked | { done: unknown }> {
     const { ledger, cancels } = this.deps;
-    // A redelivered job may have been cancelled while no worker held it: the marker read travels with the ledger's.
-    const [state, cancelled] = await Promise.all([
-      ledger.load(ledgerIdFor(job.name, job.queueName, job.id!, meta)),
-      redelivered ? cancels?.markerOf(job) : undefined,
-    ]);
-    if (cancelled) throw cancelled;
+    const loading = ledger.load(ledgerIdFor(job.name, job.queueName, job.id!, meta));
+    let state: Awaited<typeof loading>;
+    if (redelivered && cancels) {
+      // It may have been cancelled while no worker held it: the marker read is sent right after the ledger's, so
+      // it travels in the same round trip.
+      const [loaded, cancelled] = await Promise.all([loading, cancels.markerOf(job)]);
+      if (cancelled) throw cancelled;
+      state = loaded;
+    } else {
+      state = await loading;
+    }
     if (state.done) return { done: state.done.result };
     return { ...parsed, steps: state.steps };
   }
