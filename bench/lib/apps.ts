@@ -1,20 +1,20 @@
 import path from 'node:path';
-import { spawnTs, type TsProcess } from '@bullpen/test-utils';
+import { spawnNode, type TsProcess } from '@bullpen/test-utils';
 import { sleep } from './proc.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** The API's own entry point as one process (`apps/api/src/main.ts`). */
+/** The API as it runs in production: its compiled entry point as one process (`node apps/api/dist/main.js`). */
 export function spawnApi(env: Record<string, string>): TsProcess {
-  return spawnTs(path.join(ROOT, 'apps/api/src/main.ts'), {
+  return spawnNode([path.join(ROOT, 'apps/api/dist/main.js')], {
     cwd: path.join(ROOT, 'apps/api'),
     env: { NODE_ENV: 'production', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
   });
 }
 
-/** The worker's own entry point as one process (`apps/worker/src/main.ts`). */
+/** The worker as it runs in production: `node apps/worker/dist/main.js`, one process. */
 export function spawnWorkerApp(env: Record<string, string>): TsProcess {
-  return spawnTs(path.join(ROOT, 'apps/worker/src/main.ts'), {
+  return spawnNode([path.join(ROOT, 'apps/worker/dist/main.js')], {
     cwd: path.join(ROOT, 'apps/worker'),
     env: {
       NODE_ENV: 'test',

@@ -73,6 +73,7 @@ export async function apiBench(ctx: BenchContext): Promise<Section> {
     });
     procs.push(bullpen);
     const raw = spawnTs(path.join(import.meta.dirname, 'raw-upload-server.ts'), {
+      source: false,
       env: { REDIS_URL: ctx.redis.url, BULLPEN_PREFIX: 'api-r', STORAGE_DIR: dirs.raw },
     });
     procs.push(raw);

@@ -1,14 +1,22 @@
-import { closeRedis, createProducer, createRedisConnection } from '@bullpen/jobs';
+import { closeRedis, createProducer, createRedisConnection, jobIdFor, jobOptions } from '@bullpen/jobs';
 import { Queue } from 'bullmq';
 import type { BenchContext } from '../lib/bench-context.ts';
 import { freshPrefix } from '../lib/bench-context.ts';
-import { benchRegistry } from '../lib/jobs.ts';
+import { benchKeyed, benchNoop, benchRegistry } from '../lib/jobs.ts';
 import { callsBetween, commandCalls, redisCpuSeconds } from '../lib/redis.ts';
 import { row, type Section } from '../lib/report.ts';
 import { round } from '../lib/stats.ts';
 
 type Mode = 'one-by-one' | '50 in flight' | 'bulk of 1000';
-type Side = 'bullpen' | 'bullpen-keyless' | 'raw';
+/**
+ * Bullpen keyed (answers `deduplicated`: an EXISTS beside the add), keyed with `newKey` (one command, as raw
+ * BullMQ), keyless; raw BullMQ with the same job id and options (keyed, keyless), and with BullMQ's defaults.
+ */
+const SIDES = ['bullpen', 'bullpen-new-key', 'bullpen-keyless', 'raw-keyed', 'raw-keyless', 'raw-defaults'] as const;
+type Side = (typeof SIDES)[number];
+
+const keyedOpts = (id: string) => jobOptions(benchKeyed, { jobId: jobIdFor(benchKeyed.name, id) });
+const keylessOpts = jobOptions(benchNoop);
 
 interface Measure {
   perS: number;
@@ -24,9 +32,13 @@ async function measure(ctx: BenchContext, side: Side, mode: Mode, n: number): Pr
   const raw = new Queue('benchk', { connection: conn, prefix });
   await conn.ping();
   const one = async (i: number) => {
-    if (side === 'raw') await raw.add('bench.keyed', { id: `k${i}`, n: i });
-    else if (side === 'bullpen') await producer.enqueue('bench.keyed', { id: `k${i}`, n: i });
-    else await producer.enqueue('bench.noop', { n: i });
+    const id = `k${i}`;
+    if (side === 'bullpen') await producer.enqueue('bench.keyed', { id, n: i });
+    else if (side === 'bullpen-new-key') await producer.enqueue('bench.keyed', { id, n: i }, { newKey: true });
+    else if (side === 'bullpen-keyless') await producer.enqueue('bench.noop', { n: i });
+    else if (side === 'raw-keyed') await raw.add('bench.keyed', { id, n: i }, keyedOpts(id));
+    else if (side === 'raw-keyless') await raw.add('bench.noop', { n: i }, keylessOpts);
+    else await raw.add('bench.keyed', { id, n: i });
   };
   const cpu0 = await redisCpuSeconds(ctx.admin);
   const cmd0 = await commandCalls(ctx.admin);
@@ -43,10 +55,19 @@ async function measure(ctx: BenchContext, side: Side, mode: Mode, n: number): Pr
   } else {
     for (let i = 0; i < n; i += 1000) {
       const ids = Array.from({ length: Math.min(1000, n - i) }, (_, k) => i + k);
-      if (side === 'raw') await raw.addBulk(ids.map((j) => ({ name: 'bench.keyed', data: { id: `k${j}`, n: j } })));
-      else if (side === 'bullpen')
-        await producer.enqueueBulk(ids.map((j) => ({ name: 'bench.keyed', payload: { id: `k${j}`, n: j } })));
-      else await producer.enqueueBulk(ids.map((j) => ({ name: 'bench.noop', payload: { n: j } })));
+      const keyed = (j: number) => ({ name: 'bench.keyed' as const, payload: { id: `k${j}`, n: j } });
+      if (side === 'bullpen') await producer.enqueueBulk(ids.map(keyed));
+      else if (side === 'bullpen-new-key')
+        await producer.enqueueBulk(ids.map((j) => ({ ...keyed(j), opts: { newKey: true } })));
+      else if (side === 'bullpen-keyless')
+        await producer.enqueueBulk(ids.map((j) => ({ name: 'bench.noop', payload: { n: j } })));
+      else if (side === 'raw-keyed')
+        await raw.addBulk(
+          ids.map((j) => ({ name: 'bench.keyed', data: { id: `k${j}`, n: j }, opts: keyedOpts(`k${j}`) })),
+        );
+      else if (side === 'raw-keyless')
+        await raw.addBulk(ids.map((j) => ({ name: 'bench.noop', data: { n: j }, opts: keylessOpts })));
+      else await raw.addBulk(ids.map((j) => ({ name: 'bench.keyed', data: { id: `k${j}`, n: j } })));
     }
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -68,44 +89,47 @@ export async function enqueueBench(ctx: BenchContext): Promise<Section> {
   const rows = [];
   const commands: Record<string, unknown> = {};
   for (const mode of Object.keys(sizes) as Mode[]) {
-    const m: Record<Side, Measure[]> = { bullpen: [], 'bullpen-keyless': [], raw: [] };
+    const m = Object.fromEntries(SIDES.map((side) => [side, [] as Measure[]])) as Record<Side, Measure[]>;
     for (let rep = 0; rep < ctx.reps; rep++) {
-      for (const side of ['bullpen', 'raw', 'bullpen-keyless'] as Side[]) {
-        m[side].push(await measure(ctx, side, mode, sizes[mode]));
-      }
+      for (const side of SIDES) m[side].push(await measure(ctx, side, mode, sizes[mode]));
+      const last = (side: Side) => m[side].at(-1)!.perS.toFixed(0);
       ctx.log(
-        `enqueue ${mode} rep ${rep + 1}: bullpen ${m.bullpen.at(-1)!.perS.toFixed(0)}/s, raw ${m.raw.at(-1)!.perS.toFixed(0)}/s`,
+        `enqueue ${mode} rep ${rep + 1}: keyed ${last('bullpen')}/s, new key ${last('bullpen-new-key')}/s, raw keyed ${last('raw-keyed')}/s`,
       );
     }
+    const perS = (side: Side) => m[side].map((x) => x.perS);
     const api = mode === 'bulk of 1000' ? '`enqueueBulk` vs `addBulk`' : '`enqueue` vs `Queue.add`';
     rows.push(
       row(
-        `${api}, ${mode}`,
+        `${api}, ${mode}, keyed, new key (one command, as raw)`,
         'jobs/s',
-        m.bullpen.map((x) => x.perS),
-        m.raw.map((x) => x.perS),
+        perS('bullpen-new-key'),
+        perS('raw-keyed'),
         { op: '>=', value: 0.9 },
       ),
+      row(`same, keyless`, 'jobs/s', perS('bullpen-keyless'), perS('raw-keyless'), { op: '>=', value: 0.9 }),
       row(
-        `same, keyless job (no EXISTS)`,
+        `same, keyed, answering \`deduplicated\` (EXISTS beside the add)`,
         'jobs/s',
-        m['bullpen-keyless'].map((x) => x.perS),
-        m.raw.map((x) => x.perS),
+        perS('bullpen'),
+        perS('raw-keyed'),
       ),
       row(
-        `Redis CPU per job, ${mode}`,
+        `same, keyed, vs raw with BullMQ's defaults (no id, no options)`,
+        'jobs/s',
+        perS('bullpen'),
+        perS('raw-defaults'),
+      ),
+      row(
+        `Redis CPU per job, ${mode}, keyed new key vs raw keyed`,
         'µs',
-        m.bullpen.map((x) => x.redisCpuUsPerJob),
-        m.raw.map((x) => x.redisCpuUsPerJob),
+        m['bullpen-new-key'].map((x) => x.redisCpuUsPerJob),
+        m['raw-keyed'].map((x) => x.redisCpuUsPerJob),
         undefined,
         1,
       ),
     );
-    commands[mode] = {
-      bullpen: m.bullpen.at(-1)!.commandsPerJob,
-      keyless: m['bullpen-keyless'].at(-1)!.commandsPerJob,
-      raw: m.raw.at(-1)!.commandsPerJob,
-    };
+    commands[mode] = Object.fromEntries(SIDES.map((side) => [side, m[side].at(-1)!.commandsPerJob]));
   }
   return {
     id: 'enqueue',
@@ -114,8 +138,9 @@ export async function enqueueBench(ctx: BenchContext): Promise<Section> {
     rows,
     extra: { jobsPerRun: sizes, commandsPerJob: commands },
     notes: [
-      'Bullpen: `bench.keyed` (zod schema, idempotency key → job id and an EXISTS in the same round trip, backlog ' +
-        'cap active) and `bench.noop` (keyless). Raw: `Queue.add(name, data)` / `addBulk` with default options, same connection type.',
+      'Bullpen: `bench.keyed` (zod schema, idempotency key → job id, backlog cap active; checked: an EXISTS in ' +
+        'the same round trip answers `deduplicated`; `newKey`: one command) and `bench.noop` (keyless). Raw: ' +
+        "`Queue.add` / `addBulk` with the same job id and `jobOptions(def)`, and once with BullMQ's defaults.",
     ],
   };
 }

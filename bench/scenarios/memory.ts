@@ -20,6 +20,7 @@ const r = (n: number) => Math.round(n);
 async function workerRss(ctx: BenchContext, total: number, raw = false) {
   const prefix = freshPrefix('mem');
   const proc = spawnTs(path.join(import.meta.dirname, 'noop-worker-process.ts'), {
+    source: false,
     env: { REDIS_URL: ctx.redis.url, BENCH_PREFIX: prefix, CONCURRENCY: '50', RAW: raw ? '1' : '0' },
   });
   const conn = createRedisConnection(ctx.redis.url, 'producer');

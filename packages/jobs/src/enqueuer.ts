@@ -28,6 +28,12 @@ export interface EnqueueOptions {
   idempotencyKey?: string;
   /** Carried into the job's logs. */
   requestId?: string;
+  /**
+   * The idempotency key was made just now (a new upload id, say), so no job can have it yet: the enqueue is
+   * one command, without the check that tells a duplicate, and says `deduplicated: false`. BullMQ still adds
+   * one job per id, so a wrong claim never duplicates work; it only makes the answer wrong. Default false.
+   */
+  newKey?: boolean;
 }
 
 export interface EnqueueResult {
@@ -44,6 +50,8 @@ export interface PreparedJob {
   queue: Queue;
   /** Derived from the idempotency key; keyless work takes BullMQ's own id (cheaper to add). */
   jobId?: string;
+  /** Whether to ask Redis if the id existed (keyed work not claimed `newKey`). */
+  checkExisting: boolean;
   /** The deduplication id of a keyless job with a `deduplicate` window. */
   dedupId?: string;
   data: Envelope;
@@ -110,6 +118,7 @@ export class Enqueuer {
       def,
       queue: this.deps.queues.get(def.queue),
       jobId,
+      checkExisting: jobId !== undefined && !opts.newKey,
       // The parsed payload: defaults applied, unknown keys stripped, as the handler will see it.
       data: { payload: parsed.data, meta },
       opts: jobOptions(def, { jobId, delay, priority: opts.priority, deduplication }),
@@ -182,11 +191,16 @@ export class Enqueuer {
     return `${this.deps.prefix}:${p.def.queue}:${p.jobId}`;
   }
 
-  /** The key whose existence before an add means BullMQ keeps an earlier job: its id's, or its window's. */
-  private presenceKey(p: PreparedJob): string | undefined {
+  /** What makes BullMQ keep an earlier job instead of this one: its id's key, or its window's. */
+  private identityKey(p: PreparedJob): string | undefined {
     if (p.jobId !== undefined) return this.jobKey(p);
     if (p.dedupId !== undefined) return `${this.deps.prefix}:${p.def.queue}:de:${p.dedupId}`;
     return undefined;
+  }
+
+  /** The key to ask Redis about before an add: none for keyless work and for a key claimed new (`newKey`). */
+  private presenceKey(p: PreparedJob): string | undefined {
+    return p.checkExisting || p.dedupId !== undefined ? this.identityKey(p) : undefined;
   }
 
   private seriesOf(def: JobDefinition) {
@@ -227,8 +241,8 @@ export class Enqueuer {
 
   private async addBulkTo(q: Queue, list: PreparedJob[]): Promise<EnqueueResult[]> {
     // Which keyed ids (and windows) existed before the add, in the same round trip (see addOne()).
-    const keys = list.map((p) => this.presenceKey(p));
-    const watched = keys.filter((k): k is string => k !== undefined);
+    const asked = list.map((p) => this.presenceKey(p));
+    const watched = asked.filter((k): k is string => k !== undefined);
     const pipe = watched.length ? this.deps.client.pipeline() : undefined;
     for (const k of watched) pipe!.exists(k);
     const [existed, jobs] = await Promise.all([
@@ -238,7 +252,7 @@ export class Enqueuer {
     // Existing before the batch, or repeated within it: BullMQ keeps one job per id (or window).
     const seen = new Set(watched.filter((_, i) => existed?.[i]?.[1] === 1));
     return list.map((p, i) => {
-      const k = keys[i];
+      const k = this.identityKey(p);
       const deduplicated = k !== undefined && seen.has(k);
       if (k !== undefined) seen.add(k);
       const series = this.seriesOf(p.def);

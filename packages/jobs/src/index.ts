@@ -44,6 +44,7 @@ export {
   QueueUnavailableError,
   UnknownQueuedJobError,
 } from './errors.ts';
+export { jobOptions } from './job-options.ts';
 export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from './keys.ts';
 export { createLogger, type Logger, type LoggerOptions, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';

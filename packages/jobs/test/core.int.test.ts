@@ -83,7 +83,31 @@ describe('producer and worker', () => {
     const b = await producer.enqueue('greet.send', { to: 'bob', times: 2 });
     expect(a.deduplicated).toBe(false);
     expect(b).toEqual({ ...a, deduplicated: true });
-    expect(await producer.queue('greetings').getJobCounts('waiting')).toEqual({ waiting: 1 });
+    expect(await producer.queue('greetings').getJobCounts('waiting')).toEqual({ waiting: 2 });
+  });
+
+  it('enqueues a key claimed new in one command, without the duplicate check (issue 12)', async () => {
+    const connection = t.connect('producer');
+    const producer = createProducer(registry, { connection, prefix: t.prefix });
+    t.defer(() => producer.close());
+    // BullMQ writes the queue's meta on its first add: not per job.
+    await producer.enqueue('greet.send', { to: 'warm-up' });
+    const sent: string[] = [];
+    const send = connection.sendCommand.bind(connection);
+    connection.sendCommand = ((cmd: { name: string }) => {
+      sent.push(cmd.name);
+      return send(cmd as never);
+    }) as typeof connection.sendCommand;
+    const first = await producer.enqueue('greet.send', { to: 'fresh' }, { newKey: true });
+    expect(first.deduplicated).toBe(false);
+    expect(sent).toEqual(['evalsha']);
+    // Checked, the same key says deduplicated (EXISTS in the same round trip); claimed new, it cannot tell,
+    // and BullMQ still keeps the one job.
+    sent.length = 0;
+    expect((await producer.enqueue('greet.send', { to: 'fresh' })).deduplicated).toBe(true);
+    expect(sent.sort()).toEqual(['evalsha', 'exists']);
+    expect((await producer.enqueue('greet.send', { to: 'fresh' }, { newKey: true })).deduplicated).toBe(false);
+    expect(await producer.queue('greetings').getJobCounts('waiting')).toEqual({ waiting: 2 });
   });
 
   it('retries a transient failure with backoff until it succeeds', async () => {

@@ -11,4 +11,4 @@ export { makeImage, type TestImageFormat } from './images.ts';
 export { type RedisClusterHandle, type StartRedisClusterOptions, startRedisCluster } from './redis-cluster.ts';
 export { freePort, type RedisServerHandle, type StartRedisOptions, startRedisServer } from './redis-server.ts';
 export { type S3ServerHandle, startS3Server } from './s3-server.ts';
-export { spawnTs, type TsProcess, tsNodeArgs } from './spawn-ts.ts';
+export { type SpawnOptions, spawnNode, spawnTs, type TsProcess, tsNodeArgs } from './spawn-ts.ts';

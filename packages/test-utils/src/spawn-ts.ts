@@ -10,10 +10,11 @@ const tsxDir = path.dirname(require.resolve('tsx/package.json'));
  * Node arguments that run a TypeScript file in this very process. Unlike the `tsx` command, which
  * runs the program in a child of its own, the pid returned by spawn is the program's: SIGKILL kills it.
  */
-export function tsNodeArgs(file: string): string[] {
+export function tsNodeArgs(file: string, opts: { source?: boolean } = {}): string[] {
   return [
-    // Workspace packages as TypeScript source, never a stale dist/ (see their `exports`).
-    '--conditions=@bullpen/source',
+    // Workspace packages as TypeScript source, never a stale dist/ (see their `exports`); benchmarks measure
+    // the built JavaScript instead (`source: false`).
+    ...(opts.source === false ? [] : ['--conditions=@bullpen/source']),
     '--require',
     path.join(tsxDir, 'dist/preflight.cjs'),
     '--import',
@@ -35,13 +36,25 @@ export interface TsProcess {
   kill(): Promise<void>;
 }
 
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Workspace packages as TypeScript source (default) or as their built dist/ (benchmarks). */
+  source?: boolean;
+}
+
 /**
  * Runs a TypeScript file as a real child process (one process: its pid is the program's). Its
  * environment is PATH and HOME plus `env`, so a developer's own settings never leak into a test.
  */
-export function spawnTs(file: string, opts: { env?: Record<string, string>; cwd?: string } = {}): TsProcess {
-  const child = spawn(process.execPath, tsNodeArgs(file), {
-    cwd: opts.cwd ?? path.dirname(file),
+export function spawnTs(file: string, opts: SpawnOptions = {}): TsProcess {
+  return spawnNode(tsNodeArgs(file, opts), { cwd: path.dirname(file), ...opts });
+}
+
+/** Runs `node <args>` as a real child process, with the same environment rules as `spawnTs`. */
+export function spawnNode(args: string[], opts: SpawnOptions = {}): TsProcess {
+  const child = spawn(process.execPath, args, {
+    cwd: opts.cwd ?? process.cwd(),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -118,7 +118,8 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
         sizes: [...req.sizes],
         ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
       },
-      req.requestId ? { requestId: req.requestId } : {},
+      // The upload id was made above: no job can have it yet, so the enqueue is one command.
+      { newKey: req.uploadId === undefined, ...(req.requestId ? { requestId: req.requestId } : {}) },
     );
     const accepted = { uploadId, jobId: job.jobId };
     if (claimed) await idempotency!.complete(IDEMPOTENCY_SCOPE, key!, fingerprint, accepted);
