@@ -83,7 +83,7 @@ describe('producer and worker', () => {
     const b = await producer.enqueue('greet.send', { to: 'bob', times: 2 });
     expect(a.deduplicated).toBe(false);
     expect(b).toEqual({ ...a, deduplicated: true });
-    expect(await producer.queue('greetings').getJobCounts('waiting')).toEqual({ waiting: 2 });
+    expect(await producer.queue('greetings').getJobCounts('waiting')).toEqual({ waiting: 1 });
   });
 
   it('enqueues a key claimed new in one command, without the duplicate check (issue 12)', async () => {
