@@ -27,7 +27,7 @@ import { QueueSet } from './queues.ts';
 import { Replayer, type ReplayOutcome, type ReplayReport, replayAudit } from './replay.ts';
 import { listSchedules, type ScheduleInfo } from './schedule-sync.ts';
 
-export type { CancelOutcome, CancelReport, CancelStatus } from './cancel.ts';
+export type { CancelledJob, CancelOutcome, CancelReport, CancelStatus } from './cancel.ts';
 export type { FoundJob } from './find-jobs.ts';
 export type { ReplayOutcome, ReplayReport } from './replay.ts';
 export type { ScheduleInfo } from './schedule-sync.ts';

@@ -6,6 +6,18 @@ import type { JobRun } from './job-run.ts';
 import { frameworkKeys } from './keys.ts';
 import type { QueueSet } from './queues.ts';
 
+/** What a job's `onCancel` hook is told: the job, its payload as queued, and who cancelled it. */
+export interface CancelledJob<P = unknown> {
+  jobId: string;
+  queue: string;
+  name: string;
+  /** The payload as it was queued (of the version it was enqueued under). */
+  payload: P;
+  actor?: string;
+}
+
+export type CancelHook = (cancelled: CancelledJob<never>) => Promise<void> | void;
+
 /** What `admin.cancel` did to one id. */
 export type CancelStatus =
   /** It was waiting, delayed or prioritized (or its worker was dead): removed from the queue. */

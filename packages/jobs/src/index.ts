@@ -1,6 +1,7 @@
 // The public API of @bullpen/jobs. What is not exported here is internal and may change in any release.
 export {
   type ActionOptions,
+  type CancelledJob,
   type CancelOptions,
   type CancelOutcome,
   type CancelReport,

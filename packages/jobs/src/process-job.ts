@@ -1,6 +1,6 @@
 import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
-import type { CancelListener } from './cancel.ts';
+import type { CancelHook, CancelListener } from './cancel.ts';
 import type { DeadlineSweeper } from './deadlines.ts';
 import type { JobDefinition } from './define.ts';
 import { envelopeSchema, type JobMeta, ledgerIdFor } from './envelope.ts';
@@ -9,6 +9,7 @@ import {
   coerceError,
   errorCode,
   InvalidQueuedPayloadError,
+  type JobCancelledError,
   JobErrorCode,
   UnknownQueuedJobError,
 } from './errors.ts';
@@ -52,6 +53,8 @@ export interface ProcessorDeps {
   keySlots?: KeySlots | undefined;
   /** Cancels from `admin.cancel`, when the worker listens for them. */
   cancels?: CancelListener | undefined;
+  /** The `onCancel` hook of a job's handler entry, if it has one. */
+  cancelHookOf?: ((jobName: string) => CancelHook | undefined) | undefined;
 }
 
 const META_FIELDS = ['key', 'ledger', 'requestId', 'replayOf', 'eventId'] as const;
@@ -153,6 +156,7 @@ export class QueueProcessor {
     if (errorCode(err) === JobErrorCode.JOB_CANCELLED) {
       // Asked for: no retry (it is permanent), no dead letter.
       log.info({ reason: err.message }, 'job.cancelled');
+      await this.cancelled(job, err as JobCancelledError, log);
       return err;
     }
     log[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
@@ -160,6 +164,24 @@ export class QueueProcessor {
     // the letter once more.
     if (final) await this.deps.letters.write(job, err, log).catch(() => {});
     return err;
+  }
+
+  /** Runs the job's `onCancel` hook; its errors are logged, never thrown. */
+  private async cancelled(job: Job, err: JobCancelledError, log: Logger): Promise<void> {
+    const hook = this.deps.cancelHookOf?.(job.name);
+    if (!hook) return;
+    try {
+      const data = job.data as { payload?: unknown } | null;
+      await hook({
+        jobId: job.id!,
+        queue: job.queueName,
+        name: job.name,
+        payload: data?.payload as never,
+        ...(err.actor ? { actor: err.actor } : {}),
+      });
+    } catch (hookErr) {
+      log.error({ err: hookErr }, 'job.cancel_hook_failed');
+    }
   }
 
   /** Not async itself (a sync throw lands in process()'s try): a job without a concurrency key costs no extra promise. */

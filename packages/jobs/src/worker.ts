@@ -1,7 +1,7 @@
 import { type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { CancelListener } from './cancel.ts';
+import { type CancelHook, CancelListener, type CancelledJob } from './cancel.ts';
 import type { RedisClient } from './connection.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { DeadlineSweeper, sweepTickFor } from './deadlines.ts';
@@ -27,6 +27,11 @@ export type JobHandler<P> =
       handle: Handler<P>;
       /** Called after the job's letter is written (e.g. to mark an upload dead). Errors are logged, not thrown. */
       onDeadLetter?: (letter: DeadLetter<P>) => Promise<void> | void;
+      /**
+       * Called when a running job of this kind was stopped by a cancel (`admin.cancel`), in the worker that ran it
+       * (e.g. to mark an upload cancelled). Not called for a job removed before it ran. Errors are logged, not thrown.
+       */
+      onCancel?: (cancelled: CancelledJob<P>) => Promise<void> | void;
     };
 
 /** A handler for every job of the queues `Q`: a missing one is a compile error. */
@@ -103,16 +108,20 @@ function resolveHandlers(registry: Registry, served: readonly string[], handlers
   const table = handlers as Record<string, HandlerEntry | undefined>;
   const handles: Record<string, Handler | undefined> = {};
   const hooks: Record<string, DeadLetterHook | undefined> = {};
+  const cancelHooks: Record<string, CancelHook | undefined> = {};
   for (const q of served) {
     for (const def of registry.jobsOf(q)) {
       const entry = table[def.name];
       const handle = handleOf(entry);
       if (typeof handle !== 'function') throw new TypeError(`no handler for job "${def.name}"`);
       handles[def.name] = handle;
-      if (typeof entry === 'object') hooks[def.name] = entry.onDeadLetter as DeadLetterHook | undefined;
+      if (typeof entry === 'object') {
+        hooks[def.name] = entry.onDeadLetter as DeadLetterHook | undefined;
+        cancelHooks[def.name] = entry.onCancel as CancelHook | undefined;
+      }
     }
   }
-  return { handles, hooks };
+  return { handles, hooks, cancelHooks };
 }
 
 /** Serves the registry's queues with the given handlers. */
@@ -123,7 +132,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
 ): BullpenWorker {
   const jobs = registry.jobs as Record<string, JobDefinition>;
   const served = (options.queues ?? registry.queues) as readonly string[];
-  const { handles, hooks } = resolveHandlers(registry, served, handlers);
+  const { handles, hooks, cancelHooks } = resolveHandlers(registry, served, handlers);
   const logger = options.logger ?? pino({ level: 'silent' });
   const { metrics } = options;
   const conn = options.connection;
@@ -164,6 +173,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     onIdle: () => whenIdle?.(),
     keySlots,
     cancels,
+    cancelHookOf: (name) => cancelHooks[name],
   });
 
   const workers = served.map((queue) => {

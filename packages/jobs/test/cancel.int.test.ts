@@ -2,6 +2,7 @@ import { waitFor } from '@bullpen/test-utils';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
+  type CancelledJob,
   createJobAdmin,
   createProducer,
   createWorker,
@@ -170,19 +171,23 @@ describe('cancellation of jobs not running', () => {
     expect((await admin.findJobs(jobId))[0]).toMatchObject({ state: 'cancelled' });
   });
 
-  it('runs a cancel through the handler signal in process, with the reason a JobCancelledError', async () => {
+  it("runs a cancel through the handler signal in process, with the reason a JobCancelledError, and tells the job's onCancel", async () => {
     const { producer, admin } = setup();
     let reason: unknown;
+    const told: CancelledJob<{ id: string }>[] = [];
     const worker = createWorker(
       registry,
       {
-        'step.run': (_p, ctx) =>
-          new Promise<void>((_resolve, reject) => {
-            ctx.signal.addEventListener('abort', () => {
-              reason = ctx.signal.reason;
-              reject(ctx.signal.reason);
-            });
-          }),
+        'step.run': {
+          handle: (_p, ctx) =>
+            new Promise<void>((_resolve, reject) => {
+              ctx.signal.addEventListener('abort', () => {
+                reason = ctx.signal.reason;
+                reject(ctx.signal.reason);
+              });
+            }),
+          onCancel: (c) => void told.push(c),
+        },
       },
       { connection: t.connect('worker'), prefix: t.prefix },
     );
@@ -193,5 +198,9 @@ describe('cancellation of jobs not running', () => {
     expect(report.outcomes[0]).toMatchObject({ status: 'signalled', state: 'cancelled' });
     expect(reason).toBeInstanceOf(JobCancelledError);
     expect(reason).toMatchObject({ code: 'JOB_CANCELLED', actor: 'cy' });
+    // The job's own hook heard of it (an upload marks itself cancelled there).
+    expect(told).toEqual([
+      { jobId, queue: 'steps', name: 'step.run', payload: { id: 'in-process', ms: 0 }, actor: 'cy' },
+    ]);
   });
 });
