@@ -26,6 +26,8 @@ export const ALL_FIGURES = [
   'malformed-uploads',
   'foreign-payloads',
   'stall-defaults',
+  'api-crash',
+  'redis-maxmemory',
 ];
 
 /**

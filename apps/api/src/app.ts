@@ -6,13 +6,14 @@ import {
   createMetrics,
   createProducer,
   createRedisConnection,
+  isRedisUnavailable,
   type JobMetrics,
   loggerOptions,
   QueueFullError,
   QueueUnavailableError,
   type RedisClient,
 } from '@bullpen/jobs';
-import { createStorage, type Storage } from '@bullpen/storage';
+import { createStorage, isStorageFull, type Storage } from '@bullpen/storage';
 import { IdempotencyStore, registry, UploadRecords } from '@bullpen/uploads';
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
@@ -20,6 +21,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram } from 'prom-client';
+import { clientErrorHandler, frameworkErrorHandler } from './client-errors.ts';
 import { API_ERRORS, ApiError, errorBody, isApiErrorCode } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './routes/page.ts';
@@ -35,7 +37,6 @@ export interface ApiDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const TEMP_MAX_AGE_MS = 3600_000;
 
 /** The API as a Fastify instance, ready for `inject()` or `listen()`. */
 export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<FastifyInstance> {
@@ -48,7 +49,15 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     },
     // Multipart bodies are streamed and capped by @fastify/multipart; this caps the others.
     bodyLimit: 64 * 1024,
-    return503OnClosing: true,
+    // Node's default, stated: a request head over 16 KiB is answered 431 by clientErrorHandler.
+    http: { maxHeaderSize: 16 * 1024 },
+    // A backstop behind the upload watchdog for any request whose body never ends (Fastify's default: none).
+    requestTimeout: config.UPLOAD_DEADLINE_MS + 60_000,
+    // Answers of Node's parser and of Fastify's router in the API's shape (Fastify's own echo the request).
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
+    // Fastify's own 503 while closing has its own body: the onRequest hook below answers instead.
+    return503OnClosing: false,
   });
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
@@ -67,13 +76,26 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   });
   for (const q of registry.queues) metrics.watchQueues([producer.queue(q), producer.queues.dead(q)]);
   const records = new UploadRecords(redis, config.BULLPEN_PREFIX);
-  const idempotency = new IdempotencyStore(redis, config.BULLPEN_PREFIX, config.IDEMPOTENCY_TTL_SECONDS);
+  const idempotency = new IdempotencyStore(
+    redis,
+    config.BULLPEN_PREFIX,
+    config.IDEMPOTENCY_TTL_SECONDS,
+    config.IDEMPOTENCY_LEASE_MS,
+  );
+  // Temporary files of a process killed mid-upload: at start, then every quarter of their age limit.
+  const sweepTemp = () =>
+    storage.sweepTemp(config.UPLOAD_TEMP_MAX_AGE_MS).then(
+      (removed) => removed > 0 && app.log.info({ removed }, 'storage.temp_swept'),
+      (err) => app.log.warn({ err }, 'storage.sweep_failed'),
+    );
+  const sweeping = setInterval(sweepTemp, Math.max(1000, config.UPLOAD_TEMP_MAX_AGE_MS / 4));
+  sweeping.unref();
+  void sweepTemp();
   app.addHook('onClose', async () => {
+    clearInterval(sweeping);
     await producer.close();
     if (ownsRedis) await closeRedis(redis);
   });
-  // Temporary files of a process killed mid-upload.
-  void storage.sweepTemp(TEMP_MAX_AGE_MS).catch((err) => app.log.warn({ err }, 'storage.sweep_failed'));
 
   const httpDuration = new Histogram({
     name: 'bullpen_http_request_duration_seconds',
@@ -99,15 +121,24 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
       return reply.code(500).send(errorBody('INTERNAL_ERROR', API_ERRORS.INTERNAL_ERROR.message, req.id));
     }
     if (mapped.statusCode >= 500) req.log.warn({ code: mapped.code, err }, 'request.refused');
-    else req.log.info({ code: mapped.code, reason: mapped.message }, 'request.rejected');
+    else {
+      const cause = mapped.cause instanceof Error ? mapped.cause.message.split('\n')[0]!.slice(0, 200) : undefined;
+      req.log.info({ code: mapped.code, reason: mapped.message, ...(cause ? { cause } : {}) }, 'request.rejected');
+    }
     return reply
       .code(mapped.statusCode)
       .headers(mapped.headers)
       .send(errorBody(mapped.code, mapped.message, req.id));
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`, req.id)),
-  );
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('NOT_FOUND', 'No such route', req.id)));
+  // Requests that still arrive on open connections while the server drains.
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (stopping) throw new ApiError('SERVICE_STOPPING', undefined, { 'retry-after': '1', connection: 'close' });
+  });
 
   await app.register(underPressure, {
     maxEventLoopDelay: config.API_MAX_EVENT_LOOP_DELAY_MS,
@@ -138,17 +169,28 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
 
   const publicUrl = config.API_PUBLIC_URL?.replace(/\/$/, '') ?? '';
   await app.register(pageRoutes);
-  await app.register(healthRoutes, { redis, register: metrics.register });
+  await app.register(healthRoutes, {
+    redis,
+    register: metrics.register,
+    probeKey: `${config.BULLPEN_PREFIX}:api:readyz`,
+  });
   await app.register(uploadRoutes, {
     storage,
     records,
     producer,
     idempotency,
     maxBytes: config.UPLOAD_MAX_BYTES,
-    idleTimeoutMs: config.UPLOAD_IDLE_TIMEOUT_MS,
+    transfer: {
+      idleTimeoutMs: config.UPLOAD_IDLE_TIMEOUT_MS,
+      deadlineMs: config.UPLOAD_DEADLINE_MS,
+      minBytesPerSecond: config.UPLOAD_MIN_BYTES_PER_SECOND,
+      rateWindowMs: config.UPLOAD_RATE_WINDOW_MS,
+    },
     maxPixels: config.UPLOAD_MAX_PIXELS,
     allowPrivateCallbacks: config.CALLBACK_ALLOW_PRIVATE,
     publicUrl,
+    // A connection that was up and dropped; one still connecting at start-up is waited for as usual.
+    redisLost: () => ['reconnecting', 'close', 'end'].includes(redis.status),
   });
   return app;
 }
@@ -160,6 +202,10 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
     return new ApiError('QUEUE_FULL', undefined, { 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) });
   }
   if (err instanceof QueueUnavailableError) return new ApiError('QUEUE_UNAVAILABLE', undefined, { 'retry-after': '5' });
+  // The staged or committed file did not fit: what was written is already removed (LocalStorage and acceptUpload).
+  if (isStorageFull(err)) return new ApiError('STORAGE_FULL', undefined, { 'retry-after': '60', connection: 'close' });
+  // Redis down, timed out, out of retries or refusing writes (OOM, READONLY...): retry later, never a 500.
+  if (isRedisUnavailable(err)) return new ApiError('REDIS_UNAVAILABLE', undefined, { 'retry-after': '5' });
   if (err instanceof BullpenError && isApiErrorCode(err.code)) {
     const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds;
     return new ApiError(err.code, err.message, retryAfter ? { 'retry-after': String(retryAfter) } : {});
@@ -167,6 +213,7 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
   if (err.code === 'FST_ERR_VALIDATION') {
     // A malformed id can name nothing: that is "not found", not "bad request".
     if (err.validationContext === 'params') return new ApiError('NOT_FOUND');
+    // The validator's message names schema fields and rules only (see zod-schema.ts), never a value.
     return new ApiError('REQUEST_INVALID', `${err.validationContext ?? 'request'}: ${err.message}`);
   }
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
@@ -176,6 +223,7 @@ function toApiError(err: FastifyError, route: string | undefined): ApiError | un
   const status = err.statusCode ?? 500;
   if (status === 404) return new ApiError('NOT_FOUND');
   if (status === 405) return new ApiError('METHOD_NOT_ALLOWED');
-  if (status >= 400 && status < 500) return new ApiError('REQUEST_INVALID', err.message);
+  // Fastify's own messages may quote the request (a Content-Type, a JSON body): the default message instead.
+  if (status >= 400 && status < 500) return new ApiError('REQUEST_INVALID');
   return undefined;
 }

@@ -22,14 +22,15 @@ const SHARP_FORMATS: Record<ImageFormat, string[]> = {
 /**
  * Checks a staged image: its header first (dimensions, refused over `maxPixels` before a single pixel is
  * decoded: decompression bombs), then a small decode of the whole file, so a truncated or corrupt image
- * is refused here rather than failing five times in a worker.
+ * is refused here rather than failing five times in a worker. The answer says what is wrong in its own words;
+ * libvips' text (which may quote the file) goes to the log only, as the error's `cause`.
  */
 export async function probeImage(path: string, sniffed: ImageFormat, maxPixels: number): Promise<ProbedImage> {
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
     meta = await sharp(path, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new ApiError('UPLOAD_CORRUPT', `The image header cannot be read (${shortReason(err)})`);
+    throw new ApiError('UPLOAD_CORRUPT', 'The image header cannot be read', {}, { cause: err });
   }
   if (!SHARP_FORMATS[sniffed].includes(meta.format) || !meta.width || !meta.height) {
     throw new ApiError('UPLOAD_CORRUPT', 'The image header is inconsistent with its type');
@@ -47,13 +48,8 @@ export async function probeImage(path: string, sniffed: ImageFormat, maxPixels: 
       .raw()
       .toBuffer();
   } catch (err) {
-    throw new ApiError('UPLOAD_CORRUPT', `The image cannot be decoded (${shortReason(err)})`);
+    throw new ApiError('UPLOAD_CORRUPT', 'The image data is truncated or damaged', {}, { cause: err });
   }
   const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
   return { format: sniffed, width: oriented.width, height: oriented.height };
-}
-
-function shortReason(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]!.slice(0, 160);
 }

@@ -10,56 +10,87 @@ export interface ReceivedUpload {
 }
 
 const REPEATABLE = new Set(['sizes']);
+const KNOWN_FIELDS = new Set(['sizes', 'callbackUrl']);
+/** A field as an answer may name it: only the API's own field names are repeated, never a client's. */
+const fieldLabel = (name: string) => (KNOWN_FIELDS.has(name) ? `Field "${name}"` : 'A form field');
 const BUSBOY_MALFORMED =
   /^(Unexpected end of (form|multipart data)|Malformed part header|Multipart: Boundary not found|Part terminated early)/;
 
+/** How long an upload may take, and how slowly it may arrive. */
+export interface TransferLimits {
+  /** No byte for this long: 408 (a stalled client, or a part the multipart parser stopped reading). */
+  idleTimeoutMs: number;
+  /** The whole body must have arrived within this long. */
+  deadlineMs: number;
+  /** Over any `rateWindowMs`, fewer bytes than this per second: 408 (slowloris). 0 disables. */
+  minBytesPerSecond: number;
+  rateWindowMs: number;
+}
+
 /**
- * Rejects with UPLOAD_TIMEOUT when the connection delivers no byte for `idleMs`: a client that stops
- * sending, or a body the multipart parser stops reading (a part without Content-Disposition over 16 KB
- * stalls @fastify/busboy), never holds a request forever. Reads the socket's byte count; adds no listener.
+ * Rejects with UPLOAD_TIMEOUT when the body stalls (no byte for `idleTimeoutMs`: a client that stops
+ * sending, or a body the multipart parser stops reading: a part without Content-Disposition over 16 KB
+ * stalls @fastify/busboy), trickles (under `minBytesPerSecond` over the last `rateWindowMs`: a slowloris
+ * holding a socket and a temporary file), or takes longer than `deadlineMs` in all. Reads the socket's byte
+ * count; adds no listener.
  */
-function stallWatchdog(req: FastifyRequest, idleMs: number): { stalled: Promise<never>; stop(): void } {
+function transferWatchdog(req: FastifyRequest, limits: TransferLimits): { stalled: Promise<never>; stop(): void } {
   const socket = req.raw.socket as { bytesRead?: unknown } | undefined;
+  const { idleTimeoutMs, deadlineMs, minBytesPerSecond, rateWindowMs } = limits;
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
     if (typeof socket?.bytesRead !== 'number') return; // inject(): no real socket, nothing can stall
+    const started = Date.now();
     let last = socket.bytesRead;
-    let lastChange = Date.now();
-    timer = setInterval(
-      () => {
-        const now = socket.bytesRead as number;
-        if (now !== last) {
-          last = now;
-          lastChange = Date.now();
-        } else if (Date.now() - lastChange >= idleMs) {
-          reject(new ApiError('UPLOAD_TIMEOUT', undefined, { connection: 'close' }));
-        }
-      },
-      Math.max(50, Math.min(1000, idleMs / 4)),
-    );
+    let lastChange = started;
+    // (time, bytes read) at each tick of the last rate window, oldest first.
+    const samples: { at: number; bytes: number }[] = [{ at: started, bytes: last }];
+    const refuse = (message: string) => reject(new ApiError('UPLOAD_TIMEOUT', message, { connection: 'close' }));
+    const tick = Math.max(50, Math.min(1000, Math.min(idleTimeoutMs, deadlineMs, rateWindowMs) / 4));
+    timer = setInterval(() => {
+      const now = Date.now();
+      const bytes = socket.bytesRead as number;
+      if (bytes !== last) {
+        last = bytes;
+        lastChange = now;
+      }
+      if (now - started >= deadlineMs) return refuse(`The upload took longer than ${deadlineMs / 1000} s`);
+      if (now - lastChange >= idleTimeoutMs) {
+        return refuse(`The upload stalled: no data for ${idleTimeoutMs / 1000} s`);
+      }
+      if (minBytesPerSecond <= 0) return;
+      samples.push({ at: now, bytes });
+      // Keep the newest sample at least a window old as the reference, and nothing older.
+      while (samples.length > 1 && now - samples[1]!.at >= rateWindowMs) samples.shift();
+      const ref = samples[0]!;
+      if (now - ref.at < rateWindowMs) return;
+      if (bytes - ref.bytes < (minBytesPerSecond * (now - ref.at)) / 1000) {
+        refuse(`The upload is too slow: under ${minBytesPerSecond} bytes/s over ${rateWindowMs / 1000} s`);
+      }
+    }, tick);
   });
   return { stalled, stop: () => clearInterval(timer) };
 }
 
 /**
- * Streams the one file of a multipart request into storage's staging area under `maxBytes`, and collects
- * the form fields. On any refusal the staged file is deleted before the error is thrown.
+ * Streams the one file of a multipart request into storage's staging area under `maxBytes` and the transfer
+ * limits, and collects the form fields. On any refusal the staged file is deleted before the error is thrown.
  */
 export async function receiveUpload(
   req: FastifyRequest,
   storage: Storage,
-  limits: { maxBytes: number; idleTimeoutMs: number },
+  limits: TransferLimits & { maxBytes: number },
 ): Promise<ReceivedUpload> {
   if (!req.isMultipart()) throw new ApiError('UPLOAD_NOT_MULTIPART');
   const { maxBytes } = limits;
-  const watchdog = stallWatchdog(req, limits.idleTimeoutMs);
+  const watchdog = transferWatchdog(req, limits);
   try {
     const reader: PartReader = {};
     const reading = readParts(req, storage, maxBytes, reader);
     try {
       return await Promise.race([reading, watchdog.stalled]);
     } catch (err) {
-      // Stalled: end the file being staged (its partial file is removed) and drop whatever the reading keeps.
+      // Stalled or too slow: end the file being staged (its partial file is removed) and drop what the reading keeps.
       reader.file?.destroy(err as Error);
       reading.then(
         (r) => r.staged.discard(),
@@ -107,12 +138,12 @@ async function readParts(
         continue;
       }
       if (part.valueTruncated || part.fieldnameTruncated) {
-        throw new ApiError('UPLOAD_FIELD_INVALID', `Field "${part.fieldname.slice(0, 32)}" is too long`);
+        throw new ApiError('UPLOAD_FIELD_INVALID', `${fieldLabel(part.fieldname)} is too long`);
       }
       const value = String(part.value);
       const prev = fields[part.fieldname];
       if (prev !== undefined && !REPEATABLE.has(part.fieldname)) {
-        throw new ApiError('UPLOAD_FIELD_INVALID', `Field "${part.fieldname.slice(0, 32)}" is given twice`);
+        throw new ApiError('UPLOAD_FIELD_INVALID', `${fieldLabel(part.fieldname)} is given twice`);
       }
       fields[part.fieldname] = prev === undefined ? value : `${prev},${value}`;
     }

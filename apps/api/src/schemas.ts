@@ -33,7 +33,7 @@ export const sizesField = z
       const n = Number(p);
       const w = VARIANT_WIDTHS.find((v) => v === n);
       if (!/^\d+$/.test(p) || w === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${p.slice(0, 16)}" is not one of ${VARIANT_WIDTHS.join(', ')}` });
+        ctx.addIssue({ code: 'custom', message: `each size must be one of ${VARIANT_WIDTHS.join(', ')}` });
         return z.NEVER;
       }
       out.add(w);
@@ -49,8 +49,11 @@ export const sizesField = z
     example: '128,512',
   });
 
+/** A host name, or an IPv6 literal in brackets (as `URL` writes it): IPv6 is checked like IPv4. */
+const callbackHost = new RegExp(`^(?:\\[[0-9a-f:.]+\\]|${z.regexes.hostname.source.slice(1, -1)})$`, 'i');
+
 export const callbackUrlField = z
-  .url({ protocol: /^https?$/, hostname: z.regexes.hostname })
+  .url({ protocol: /^https?$/, hostname: callbackHost })
   .max(2048)
   .meta({
     description: 'Called (POST, signed JSON) when the upload is done; loopback and private addresses are refused',

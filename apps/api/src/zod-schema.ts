@@ -4,6 +4,22 @@ import { z } from 'zod';
 
 const isZod = (v: unknown): v is z.ZodType => v instanceof z.ZodType;
 
+/**
+ * What a zod error says, for an answer: the schema's field names and rules only. Unknown keys are counted,
+ * not named, and no issue message quotes a value (the schemas' own messages do not either), so nothing of
+ * the request is echoed.
+ */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
+      if (issue.code === 'unrecognized_keys') return `${where}unknown field${issue.keys.length > 1 ? 's' : ''}`;
+      return `${where}${issue.message}`;
+    })
+    .join('; ');
+}
+
 /** Fastify validates route schemas that are zod schemas with zod itself (the parsed value replaces the input). */
 export const zodValidatorCompiler: FastifySchemaCompiler<unknown> =
   ({ schema }) =>
@@ -11,7 +27,7 @@ export const zodValidatorCompiler: FastifySchemaCompiler<unknown> =
     if (!isZod(schema)) return { value: data };
     const result = schema.safeParse(data);
     if (result.success) return { value: result.data };
-    const err = new Error(z.prettifyError(result.error).replace(/\n/g, ' '));
+    const err = new Error(describeIssues(result.error));
     return { error: err };
   };
 

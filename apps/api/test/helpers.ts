@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -166,4 +167,57 @@ export async function waitForHttp(url: string, timeoutMs = 20_000): Promise<void
 
 export function removeDir(dir: string | undefined): void {
   if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+export interface RawAnswer {
+  raw: string;
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Sends raw bytes over a real socket (past Node's HTTP parser, which inject() bypasses) and resolves with
+ * the first answer once it is complete, the server closes the connection, or `untilMs` passes. Writes big requests in
+ * chunks and stops writing once an answer arrives.
+ */
+export function rawExchange(port: number, request: Buffer | string, untilMs = 5000): Promise<RawAnswer> {
+  const data = Buffer.isBuffer(request) ? request : Buffer.from(request, 'latin1');
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let raw = '';
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      const cut = raw.indexOf('\r\n\r\n');
+      const head = cut < 0 ? raw : raw.slice(0, cut);
+      const headers: Record<string, string> = {};
+      for (const line of head.split('\r\n').slice(1)) {
+        const i = line.indexOf(':');
+        if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      resolve({
+        raw,
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+        headers,
+        body: cut < 0 ? '' : raw.slice(cut + 4),
+      });
+    };
+    const timer = setTimeout(finish, untilMs);
+    socket.on('data', (d) => {
+      raw += d.toString('latin1');
+      // A whole answer (keep-alive connections stay open after it).
+      const cut = raw.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(raw.slice(0, cut));
+      if (cut >= 0 && length && raw.length - cut - 4 >= Number(length[1])) finish();
+    });
+    // A reset after the answer (the server stops reading a huge request) still leaves the answer.
+    socket.on('error', () => finish());
+    socket.on('close', finish);
+    socket.on('connect', async () => {
+      for (let at = 0; at < data.length && !raw && !socket.destroyed; at += 16 * 1024) {
+        if (!socket.write(data.subarray(at, at + 16 * 1024))) await new Promise((r) => socket.once('drain', r));
+      }
+    });
+  });
 }

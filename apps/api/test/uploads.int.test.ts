@@ -259,6 +259,8 @@ describe('POST /uploads refuses bad uploads', () => {
     });
     expect(res.statusCode, res.body).toBe(status);
     expect(res.json()).toEqual({ error: { code, message: expect.any(String), requestId: 'bad-1' } });
+    // Issue 10: libvips' own words (which may quote the file) stay in the log.
+    expect(res.json().error.message).not.toMatch(/vips|libpng|jpeg:|premature|huffman/i);
     await expectNothingStored();
   });
 
@@ -274,5 +276,35 @@ describe('POST /uploads refuses bad uploads', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json().error.code).toBe('IDEMPOTENCY_KEY_INVALID');
     await expectNothingStored();
+  });
+});
+
+describe('POST /uploads with an IPv6 callbackUrl (issue 10, defect 7)', () => {
+  const api = useApiApp();
+
+  const upload = async (app: Awaited<ReturnType<typeof api.start>>, callbackUrl: string) => {
+    const req = fileUpload(await makeImage('png', 64, 64), 'a.png', 'image/png', { callbackUrl });
+    return app.inject({ method: 'POST', url: '/uploads', payload: req.payload, headers: req.headers });
+  };
+
+  it('accepts a public IPv6 literal and refuses private ones, as for IPv4', async () => {
+    const app = await api.start();
+    // Before the fix every IPv6 literal was "Invalid URL".
+    expect((await upload(app, 'https://[2606:4700:4700::1111]:8443/hooks')).statusCode).toBe(202);
+    for (const url of [
+      'http://[::1]/h',
+      'http://[::ffff:127.0.0.1]/h',
+      'http://[64:ff9b::a00:1]/h',
+      'http://[fec0::1]/h',
+    ]) {
+      const res = await upload(app, url);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error.message, url).toMatch(/private or loopback/);
+    }
+  });
+
+  it('accepts [::1] when CALLBACK_ALLOW_PRIVATE is true', async () => {
+    const app = await api.start({ CALLBACK_ALLOW_PRIVATE: 'true' });
+    expect((await upload(app, 'http://[::1]:9/hook')).statusCode).toBe(202);
   });
 });

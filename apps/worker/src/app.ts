@@ -77,7 +77,17 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
     registry,
     {
       'image.resize': {
-        handle: imageResizeHandler({ storage, records, producer, stepDelayMs: config.WORKER_TEST_STEP_DELAY_MS }),
+        handle: imageResizeHandler({
+          storage,
+          records,
+          producer,
+          stepDelayMs: config.WORKER_TEST_STEP_DELAY_MS,
+          storageFull: {
+            delayMs: config.WORKER_STORAGE_FULL_DELAY_MS,
+            maxDelayMs: config.WORKER_STORAGE_FULL_MAX_DELAY_MS,
+            windowMs: config.WORKER_STORAGE_FULL_WINDOW_MS,
+          },
+        }),
         onDeadLetter: imageResizeDeadLetter({ records, producer }),
       },
       'webhook.deliver': {

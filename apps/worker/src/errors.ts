@@ -17,6 +17,8 @@ export const WorkerErrorCode = {
   WEBHOOK_TIMEOUT: 'WEBHOOK_TIMEOUT',
   /** The original of an upload is gone from storage: permanent. */
   IMAGE_ORIGINAL_MISSING: 'IMAGE_ORIGINAL_MISSING',
+  /** The original cannot be decoded (truncated, damaged data, undefined tables): permanent. */
+  IMAGE_CORRUPT: 'IMAGE_CORRUPT',
 } as const;
 export type WorkerErrorCode = (typeof WorkerErrorCode)[keyof typeof WorkerErrorCode];
 
@@ -34,6 +36,16 @@ export class WebhookTargetForbiddenError extends PermanentJobError {
 
 /** A delivery that may succeed later. */
 export class WebhookRetryableError extends BullpenError {}
+
+/**
+ * The original cannot be decoded and never will: dead-lettered on the first attempt. The message is the
+ * worker's own (it reaches the upload's status); libvips' words are the `cause`, for the logs and the letter.
+ */
+export class ImageCorruptError extends PermanentJobError {
+  constructor(cause: unknown) {
+    super(WorkerErrorCode.IMAGE_CORRUPT, 'The image data is truncated or damaged and cannot be decoded', { cause });
+  }
+}
 
 export class ImageOriginalMissingError extends PermanentJobError {
   constructor(key: string) {

@@ -15,8 +15,8 @@ interface Received {
   body: string;
 }
 
-/** A webhook receiver on 127.0.0.1 that answers with the statuses given, in order (the last repeats). */
-async function receiver(statuses: number[]) {
+/** A webhook receiver on loopback that answers with the statuses given, in order (the last repeats). */
+async function receiver(statuses: number[], host = '127.0.0.1') {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
@@ -29,8 +29,8 @@ async function receiver(statuses: number[]) {
       res.writeHead(status).end();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  await new Promise<void>((r) => server.listen(0, host, r));
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}/hook`;
   return {
     url,
     received,
@@ -56,10 +56,10 @@ describe('webhook.deliver', () => {
     removeDir(dir);
   });
 
-  async function start(statuses: number[], extra: Record<string, string> = {}) {
+  async function start(statuses: number[], extra: Record<string, string> = {}, host?: string) {
     dir = tempDir();
     s = seeder(t, dir);
-    server = await receiver(statuses);
+    server = await receiver(statuses, host);
     worker = await buildWorker(workerConfig(t, dir, extra));
     return { seed: s, hook: server };
   }
@@ -97,6 +97,19 @@ describe('webhook.deliver', () => {
     });
     // Nothing more arrives.
     await new Promise((r) => setTimeout(r, 300));
+    expect(hook.received).toHaveLength(1);
+  });
+
+  it('delivers to an IPv6 literal callback (issue 10, defect 7)', async () => {
+    const { seed, hook } = await start([204], {}, '::1');
+    expect(hook.url).toMatch(/^http:\/\/\[::1\]:\d+\/hook$/);
+    const job = await seed.producer.enqueue('webhook.deliver', {
+      url: hook.url,
+      event: 'test.happened',
+      subjectId: 'ipv6-1',
+      body: { n: 1 },
+    });
+    await waitFor(async () => (await seed.producer.queue('webhooks').getJob(job.jobId))?.isCompleted(), 20_000);
     expect(hook.received).toHaveLength(1);
   });
 

@@ -63,12 +63,35 @@ export const apiSchema = z
     UPLOAD_MAX_BYTES: envInt(20 * 1024 * 1024, 1),
     /** An upload whose connection delivers no byte for this long is answered 408 (ms). */
     UPLOAD_IDLE_TIMEOUT_MS: envInt(30_000, 100),
+    /**
+     * The whole body of an upload must arrive within this long, or it is answered 408 (ms). Default 15 min:
+     * a 5 MB photo at 6 KB/s (a phone on a poor 2G link) still passes.
+     */
+    UPLOAD_DEADLINE_MS: envInt(15 * 60_000, 500),
+    /**
+     * An upload delivering fewer bytes per second than this over any UPLOAD_RATE_WINDOW_MS is answered 408
+     * (slowloris). Default 1024, far below any mobile network; 0 disables.
+     */
+    UPLOAD_MIN_BYTES_PER_SECOND: envInt(1024, 0),
+    /** The window, in ms, over which UPLOAD_MIN_BYTES_PER_SECOND is measured (the first one is a grace). */
+    UPLOAD_RATE_WINDOW_MS: envInt(20_000, 100),
+    /**
+     * Temporary files (partial uploads of a killed process) older than this are removed at start and every
+     * quarter of it (ms). Must exceed UPLOAD_DEADLINE_MS, the longest an upload may take. Default 30 min.
+     */
+    UPLOAD_TEMP_MAX_AGE_MS: envInt(30 * 60_000, 1000),
     /** Largest accepted image, in pixels (width x height). */
     UPLOAD_MAX_PIXELS: envInt(50_000_000, 1),
     /** Allow callbackUrl to point at loopback or private addresses (tests, local development). */
     CALLBACK_ALLOW_PRIVATE: envBoolean(false),
     /** Seconds an Idempotency-Key answer is kept. */
     IDEMPOTENCY_TTL_SECONDS: envInt(24 * 3600, 1),
+    /**
+     * How long the claim of a request still working on its Idempotency-Key lives without renewal, in ms
+     * (renewed every third of it while the request works). A request whose process dies blocks its key for
+     * at most this long. Default 10 s.
+     */
+    IDEMPOTENCY_LEASE_MS: envInt(10_000, 1000, 600_000),
     /** Largest backlog (waiting + delayed + prioritized) per queue before enqueue answers 503. */
     QUEUE_MAX_BACKLOG: envInt(10_000, 1),
     /** Event-loop delay, in ms, over which the API answers 503 (0 disables). */
@@ -76,7 +99,16 @@ export const apiSchema = z
     /** Heap use, in bytes, over which the API answers 503 (0 disables). */
     API_MAX_HEAP_BYTES: envInt(0, 0),
   })
-  .and(redisSchema);
+  .and(redisSchema)
+  .superRefine((c, ctx) => {
+    if (c.UPLOAD_TEMP_MAX_AGE_MS <= c.UPLOAD_DEADLINE_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['UPLOAD_TEMP_MAX_AGE_MS'],
+        message: 'must exceed UPLOAD_DEADLINE_MS (an upload still arriving must never be swept)',
+      });
+    }
+  });
 
 export const workerSchema = z
   .object({
@@ -100,6 +132,15 @@ export const workerSchema = z
     CALLBACK_ALLOW_PRIVATE: envBoolean(false),
     /** Threads sharp may use; 0: the CPUs this process may use. */
     SHARP_CONCURRENCY: envInt(0, 0, 256),
+    /**
+     * When a variant cannot be written for want of space (ENOSPC), the job is postponed without spending an
+     * attempt: first by this long (ms), doubling each time up to WORKER_STORAGE_FULL_MAX_DELAY_MS, for at
+     * most WORKER_STORAGE_FULL_WINDOW_MS from the first time; then its attempts run as usual. Defaults: 5 s,
+     * 5 min, 1 h: time for an operator to free space.
+     */
+    WORKER_STORAGE_FULL_DELAY_MS: envInt(5000, 10),
+    WORKER_STORAGE_FULL_MAX_DELAY_MS: envInt(300_000, 10),
+    WORKER_STORAGE_FULL_WINDOW_MS: envInt(3_600_000, 0),
     /**
      * Test only: a pause, in ms, between two variants of an image job, so that a test can catch a job
      * mid-resize (SIGKILL, SIGTERM). Leave at 0.

@@ -48,6 +48,9 @@ describe('parseConfig', () => {
     expect(() =>
       parseConfig('worker', { WORKER_LOCK_DURATION_MS: '2000', WORKER_STALLED_INTERVAL_MS: '5000' }),
     ).toThrow(/WORKER_STALLED_INTERVAL_MS/);
+    expect(() => parseConfig('api', { UPLOAD_DEADLINE_MS: '60000', UPLOAD_TEMP_MAX_AGE_MS: '60000' })).toThrow(
+      /UPLOAD_TEMP_MAX_AGE_MS/,
+    );
   });
 
   it('returns a frozen object', () => {

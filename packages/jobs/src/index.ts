@@ -56,6 +56,7 @@ export {
   migratePayload,
   type PayloadCheck,
 } from './payload-versions.ts';
+export { JOB_POSTPONED, JobPostponedError, type PostponeOptions } from './postpone.ts';
 export {
   type BulkItem,
   createProducer,
@@ -68,6 +69,7 @@ export {
 export type { QueueSet } from './queues.ts';
 export type { RateLimit } from './rate-limit.ts';
 export { checkRedis, RedisNotReadyError } from './redis-check.ts';
+export { isRedisUnavailable } from './redis-errors.ts';
 export { defineSchedule, type ScheduleDefinition, type ScheduleTiming, schedulerIdFor } from './schedules.ts';
 export {
   type BullpenWorker,

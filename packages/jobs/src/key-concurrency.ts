@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { RedisClient } from './connection.ts';
 import type { JobDefinition } from './define.ts';
 import { sha } from './keys.ts';
-import { postponeJob } from './postpone.ts';
+import { putBack } from './postpone.ts';
 
 export function checkKeyConcurrency(name: string, concurrencyKey: unknown, maxPerKey: unknown): void {
   if (concurrencyKey === undefined) {
@@ -103,7 +103,7 @@ export class KeySlots {
     const taken = await this.client.bullpenSlotAcquire(key, holder, def.maxPerKey ?? 1, this.leaseMs);
     if (taken !== 1) {
       if (!token) throw new Error(`job ${holder} at its key's cap has no lock token to postpone with`);
-      return postponeJob(job, token, postponeDelayMs(job));
+      throw await putBack(job, token, postponeDelayMs(job));
     }
     const ref = `${key}\u0000${holder}`;
     this.held.set(ref, { key, holder });

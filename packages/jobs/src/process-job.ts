@@ -1,6 +1,7 @@
-import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CancelHook, CancelListener } from './cancel.ts';
+import type { RedisClient } from './connection.ts';
 import type { DeadlineSweeper } from './deadlines.ts';
 import type { JobDefinition } from './define.ts';
 import { envelopeSchema, type JobMeta, ledgerIdFor } from './envelope.ts';
@@ -19,7 +20,7 @@ import type { Ledger } from './ledger.ts';
 import type { LetterWriter } from './letter-writer.ts';
 import type { JobMetrics, JobSeries } from './metrics.ts';
 import { migratePayload } from './payload-versions.ts';
-import { isPutBack } from './postpone.ts';
+import { JobPostponedError, postponeJob } from './postpone.ts';
 
 /** Raised inside a handler's signal when the worker shuts down past its grace period. */
 export class WorkerShuttingDownError extends BullpenError {
@@ -37,6 +38,8 @@ export interface HandedBack {
 
 /** What every queue's processor of one worker shares. */
 export interface ProcessorDeps {
+  client: RedisClient;
+  prefix: string;
   jobs: Readonly<Record<string, JobDefinition>>;
   handlers: Readonly<Record<string, Handler | undefined>>;
   ledger: Ledger;
@@ -128,9 +131,19 @@ export class QueueProcessor {
         jobLogger(logger, job, meta).info({ durationMs: Math.round(seconds * 1000) }, 'job.completed');
       }
       return result;
-    } catch (thrown) {
-      // Handed back or postponed: neither a completion nor a failure.
-      if (thrown instanceof WaitingError || isPutBack(thrown)) throw thrown;
+    } catch (caught) {
+      // Handed back at shutdown, or put back by a key at its cap (key-concurrency.ts): neither done nor failed.
+      if (caught instanceof WaitingError || caught instanceof DelayedError) throw caught;
+      // Back to delayed without spending an attempt, unless its postponement window is spent (postpone.ts).
+      const thrown =
+        caught instanceof JobPostponedError
+          ? await postponeJob(job, token, caught, {
+              client: this.deps.client,
+              prefix: this.deps.prefix,
+              log: jobLogger(this.deps.logger, job, meta),
+            })
+          : caught;
+      if (thrown instanceof DelayedError) throw thrown;
       series?.failed.inc();
       series?.failedSeconds.observe((performance.now() - started) / 1000);
       throw await this.failed(job, meta, coerceError(thrown));

@@ -161,6 +161,8 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
       ? undefined
       : new CancelListener(conn, options.prefix, new Set(served), active, logger);
   const processor = new QueueProcessor({
+    client: conn,
+    prefix: options.prefix,
     jobs,
     handlers: handles,
     ledger: new Ledger(conn, options.prefix, options.ledgerTtlSeconds ?? 7 * 24 * 3600),

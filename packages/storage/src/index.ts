@@ -1,6 +1,7 @@
 export { createStorage, parseStorageUrl, type StorageLocation, type StorageSettings } from './create-storage.ts';
 export {
   InvalidKeyError,
+  isStorageFull,
   ObjectNotFoundError,
   StorageDeniedError,
   StorageError,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Producer } from '@bullpen/jobs';
 import type { StagedObject, Storage } from '@bullpen/storage';
 import { IdempotencyConflictError, IdempotencyInProgressError } from './errors.ts';
-import type { IdempotencyStore } from './idempotency.ts';
+import type { IdempotencyLease, IdempotencyStore } from './idempotency.ts';
 import type { AppRegistry, ImageFormat, VariantWidth } from './jobs.ts';
 import { resizeJobId, uploadKeys } from './keys.ts';
 import type { UploadRecord, UploadRecords } from './records.ts';
@@ -49,8 +49,9 @@ const IDEMPOTENCY_SCOPE = 'uploads';
 export const newUploadId = () => randomBytes(16).toString('base64url');
 
 /**
- * Accepts a staged upload: claims its Idempotency-Key, probes the image, commits the original under a
- * server-made key, writes the status record and enqueues `image.resize`. All or nothing: when any step
+ * Accepts a staged upload: claims its Idempotency-Key (a lease renewed while this works), probes the image,
+ * commits the original under a server-made key, writes the status record and enqueues `image.resize`, then
+ * stores the key's answer. All or nothing: when any step
  * refuses or fails, what the earlier steps made is removed (the staged file, the original, the record, the
  * claim) and the error is rethrown.
  */
@@ -59,7 +60,7 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
   const { staged } = req;
   const key = req.idempotencyKey;
   const fingerprint = `${staged.sha256}:${req.fingerprint ?? ''}`;
-  let claimed = false;
+  let lease: IdempotencyLease | undefined;
   let committed: string | undefined;
   try {
     if (key !== undefined) {
@@ -67,7 +68,7 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
       const claim = await idempotency.claim(IDEMPOTENCY_SCOPE, key, fingerprint);
       switch (claim.kind) {
         case 'new':
-          claimed = true;
+          lease = claim.lease;
           break;
         case 'replay':
           await staged.discard();
@@ -83,6 +84,8 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
       }
     }
     const { width, height } = await req.probe(staged);
+    // The probe may take seconds: the key must still be this request's before anything is stored.
+    if (lease && !(await lease.confirm())) throw new IdempotencyInProgressError();
     const uploadId = req.uploadId ?? newUploadId();
     const originalKey = uploadKeys.original(uploadId);
     await staged.commit(originalKey);
@@ -122,12 +125,12 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
       { newKey: req.uploadId === undefined, ...(req.requestId ? { requestId: req.requestId } : {}) },
     );
     const accepted = { uploadId, jobId: job.jobId };
-    if (claimed) await idempotency!.complete(IDEMPOTENCY_SCOPE, key!, fingerprint, accepted);
+    await lease?.complete(accepted);
     return { ...accepted, replayed: false };
   } catch (err) {
     await staged.discard();
     if (committed) await removeUpload(deps, committed);
-    if (claimed) await idempotency!.release(IDEMPOTENCY_SCOPE, key!).catch(() => {});
+    await lease?.release();
     throw err;
   }
 }

@@ -3,7 +3,7 @@ import { BlockList, isIP } from 'node:net';
 
 // Loopback, private, link-local, carrier-grade NAT, multicast, reserved and documentation ranges:
 // a callback must never reach into the network it runs in (SSRF).
-const blocked = new BlockList();
+const blockedV4 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -13,6 +13,7 @@ for (const [net, prefix] of [
   ['172.16.0.0', 12],
   ['192.0.0.0', 24],
   ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
   ['198.51.100.0', 24],
@@ -20,29 +21,64 @@ for (const [net, prefix] of [
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const) {
-  blocked.addSubnet(net, prefix, 'ipv4');
-}
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['64:ff9b::', 96],
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
+  blockedV4.addSubnet(net, prefix, 'ipv4');
 }
 
-/** True for loopback, private, link-local and other non-public addresses (IPv4-mapped IPv6 included). */
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted IPv4 tail converted). */
+function ipv6Groups(address: string): number[] {
+  let text = address;
+  const tail: number[] = [];
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    tail.push((a << 8) | b, (c << 8) | d);
+    text = text.slice(0, dotted.index);
+    if (text.endsWith(':') && !text.endsWith('::')) text = text.slice(0, -1);
+  }
+  const parse = (part: string) => (part ? part.split(':').map((h) => Number.parseInt(h, 16)) : []);
+  const gap = text.indexOf('::');
+  if (gap < 0) return [...parse(text), ...tail];
+  const head = parse(text.slice(0, gap));
+  const rest = parse(text.slice(gap + 2));
+  return [...head, ...new Array<number>(8 - head.length - rest.length - tail.length).fill(0), ...rest, ...tail];
+}
+
+const v4Of = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+
+/**
+ * IPv6 under the same rules as IPv4: only global unicast (2000::/3) is public, less the documentation
+ * (2001:db8::/32, 3fff::/20) and IETF protocol (2001::/23, Teredo among them) ranges; an address that embeds
+ * an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96`,
+ * 6to4 `2002::/16`) is as private as that address; the deprecated IPv4-compatible `::a.b.c.d` (`::/96`,
+ * with `::` and `::1`), local NAT64 (`64:ff9b:1::/48`), unique-local `fc00::/7`, link-local `fe80::/10`,
+ * site-local `fec0::/10` and multicast are never public.
+ */
+function isPrivateV6(address: string): boolean {
+  const g = ipv6Groups(address);
+  if (g.length !== 8 || g.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffff)) return true;
+  const zeroUpTo = (n: number) => g.slice(0, n).every((x) => x === 0);
+  if (zeroUpTo(5) && g[5] === 0xffff) return blockedV4.check(v4Of(g[6]!, g[7]!), 'ipv4');
+  if (zeroUpTo(4) && g[4] === 0xffff && g[5] === 0) return blockedV4.check(v4Of(g[6]!, g[7]!), 'ipv4');
+  if (zeroUpTo(6)) return true;
+  if (g[0] === 0x64 && g[1] === 0xff9b) {
+    return g.slice(2, 6).every((x) => x === 0) ? blockedV4.check(v4Of(g[6]!, g[7]!), 'ipv4') : true;
+  }
+  if ((g[0]! & 0xe000) !== 0x2000) return true;
+  if (g[0] === 0x2002) return blockedV4.check(v4Of(g[1]!, g[2]!), 'ipv4');
+  if (g[0] === 0x2001 && (g[1]! < 0x200 || g[1] === 0xdb8)) return true;
+  if (g[0] === 0x3fff && g[1]! < 0x1000) return true;
+  return false;
+}
+
+/**
+ * True for loopback, private, link-local and other non-public addresses, IPv4 or IPv6 (brackets and zone ids
+ * allowed; see `isPrivateV6` for the IPv6 rules), and for anything that is not an IP address.
+ */
 export function isPrivateAddress(address: string): boolean {
   const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
   const family = isIP(bare);
-  if (family === 4) return blocked.check(bare, 'ipv4');
-  if (family === 6) return blocked.check(bare, 'ipv6');
+  if (family === 4) return blockedV4.check(bare, 'ipv4');
+  if (family === 6) return isPrivateV6(bare.toLowerCase());
   return true;
 }
 

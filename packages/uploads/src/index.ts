@@ -7,7 +7,13 @@ export {
 } from './accept-upload.ts';
 export { type CallbackCheck, checkCallbackTarget, isPrivateAddress, privateSafeLookup } from './callback-target.ts';
 export { IdempotencyConflictError, IdempotencyInProgressError, UploadErrorCode } from './errors.ts';
-export { type Claim, IdempotencyStore, isValidIdempotencyKey, type StoredAnswer } from './idempotency.ts';
+export {
+  type Claim,
+  type IdempotencyLease,
+  IdempotencyStore,
+  isValidIdempotencyKey,
+  type StoredAnswer,
+} from './idempotency.ts';
 export {
   type AppRegistry,
   IMAGE_FORMATS,

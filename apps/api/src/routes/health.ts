@@ -7,12 +7,16 @@ import { errorResponse, healthResponse } from '../schemas.ts';
 export interface HealthRoutesOptions {
   redis: RedisClient;
   register: PromRegistry;
+  /** The key /readyz writes (with a short expiry): a Redis that answers PING but refuses writes is not ready. */
+  probeKey: string;
 }
+
+const READY_TIMEOUT_MS = 1000;
 
 // Probes and scrapes must answer under load too: exempt them from @fastify/under-pressure.
 const exempt = { pressureHandler: () => undefined };
 
-/** `/healthz` (the process is up), `/readyz` (Redis reachable), `/metrics` (Prometheus). */
+/** `/healthz` (the process is up), `/readyz` (Redis takes a write within 1 s), `/metrics` (Prometheus). */
 export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptions): Promise<void> {
   app.get(
     '/healthz',
@@ -25,22 +29,25 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptio
     {
       config: exempt,
       schema: {
-        summary: 'Readiness: Redis reachable',
+        summary: 'Readiness: Redis takes writes',
         tags: ['operations'],
         response: { 200: healthResponse, 503: errorResponse.meta({ description: 'NOT_READY' }) },
       },
     },
-    async () => {
+    async (req) => {
       let timer: NodeJS.Timeout | undefined;
       try {
+        // A write, not a PING: at maxmemory (noeviction), as a read-only replica or while loading, Redis
+        // answers PING but refuses what an upload needs.
         await Promise.race([
-          opts.redis.ping(),
+          opts.redis.set(opts.probeKey, String(Date.now()), 'PX', 10_000),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('Redis did not answer within 1 s')), 1000);
+            timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
           }),
         ]);
       } catch (err) {
-        throw new ApiError('NOT_READY', `Redis is unreachable: ${(err as Error).message}`);
+        req.log.warn({ err }, 'readyz.redis_failed');
+        throw new ApiError('NOT_READY', 'Redis is unreachable or refuses writes', { 'retry-after': '5' });
       } finally {
         clearTimeout(timer);
       }

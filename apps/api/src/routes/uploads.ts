@@ -9,11 +9,11 @@ import {
   VARIANT_WIDTHS,
 } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import { type ProbedImage, probeImage } from '../image-probe.ts';
 import { MIME_TYPES, sniffImageType } from '../image-type.ts';
-import { receiveUpload } from '../receive-upload.ts';
+import { receiveUpload, type TransferLimits } from '../receive-upload.ts';
 import {
   errorResponse,
   idempotencyHeaders,
@@ -24,17 +24,20 @@ import {
   uploadStatus,
   variantParams,
 } from '../schemas.ts';
+import { describeIssues } from '../zod-schema.ts';
 
 export interface UploadRoutesOptions extends AcceptUploadDeps {
   storage: Storage;
   records: UploadRecords;
   maxBytes: number;
-  /** An upload that delivers no byte for this long is answered 408 UPLOAD_TIMEOUT. */
-  idleTimeoutMs: number;
+  /** Stalled, trickling or overlong uploads are answered 408 UPLOAD_TIMEOUT. */
+  transfer: TransferLimits;
   maxPixels: number;
   allowPrivateCallbacks: boolean;
   /** Prefix of URLs in answers ('' for relative URLs). */
   publicUrl: string;
+  /** True while the Redis connection is lost (reconnecting): uploads are refused at once with 503. */
+  redisLost(): boolean;
 }
 
 export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptions): Promise<void> {
@@ -61,11 +64,13 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
             description: 'UPLOAD_EMPTY, UPLOAD_TOO_MANY_FILES, UPLOAD_FIELD_INVALID, IDEMPOTENCY_KEY_INVALID',
           }),
           409: errorResponse.meta({ description: 'IDEMPOTENCY_KEY_CONFLICT, IDEMPOTENCY_KEY_IN_PROGRESS' }),
+          408: errorResponse.meta({ description: 'UPLOAD_TIMEOUT: stalled, too slow, or over the deadline' }),
           413: errorResponse.meta({ description: 'UPLOAD_TOO_LARGE' }),
           415: errorResponse.meta({ description: 'UPLOAD_NOT_MULTIPART, UPLOAD_UNSUPPORTED_TYPE' }),
           422: errorResponse.meta({ description: 'UPLOAD_CORRUPT, UPLOAD_TOO_MANY_PIXELS' }),
+          507: errorResponse.meta({ description: 'STORAGE_FULL (with Retry-After)' }),
           503: errorResponse.meta({
-            description: 'QUEUE_FULL, QUEUE_UNAVAILABLE, SERVICE_OVERLOADED (with Retry-After)',
+            description: 'QUEUE_FULL, QUEUE_UNAVAILABLE, REDIS_UNAVAILABLE, SERVICE_OVERLOADED (with Retry-After)',
           }),
         },
       } as Record<string, unknown>,
@@ -76,18 +81,19 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
       if (rawKey !== undefined && (idemKey === undefined || !isValidIdempotencyKey(idemKey))) {
         throw new ApiError('IDEMPOTENCY_KEY_INVALID');
       }
-      // Refuse before reading the body when the queue is full: a burst against a full queue writes nothing.
+      // Refuse before reading the body when Redis is lost or the queue is full: nothing is written then.
+      if (opts.redisLost()) throw new ApiError('REDIS_UNAVAILABLE', undefined, { 'retry-after': '5' });
       await producer.assertRoom('image.resize');
       const { staged, fields } = await receiveUpload(req, storage, {
+        ...opts.transfer,
         maxBytes: opts.maxBytes,
-        idleTimeoutMs: opts.idleTimeoutMs,
       });
       try {
         const format = sniffImageType(staged.head);
         if (!format) throw new ApiError('UPLOAD_UNSUPPORTED_TYPE');
         const parsed = uploadFields.safeParse(fields);
         if (!parsed.success) {
-          throw new ApiError('UPLOAD_FIELD_INVALID', z.prettifyError(parsed.error).replace(/\n/g, ' '));
+          throw new ApiError('UPLOAD_FIELD_INVALID', describeIssues(parsed.error));
         }
         const { callbackUrl } = parsed.data;
         if (callbackUrl) {

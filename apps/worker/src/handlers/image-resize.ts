@@ -4,11 +4,13 @@ import {
   type DeadLetter,
   type Handler,
   type JobContext,
+  JobPostponedError,
   type Payload,
+  type PostponeOptions,
   type Producer,
   WorkerShuttingDownError,
 } from '@bullpen/jobs';
-import { ObjectNotFoundError, type Storage } from '@bullpen/storage';
+import { isStorageFull, ObjectNotFoundError, type Storage, StorageFullError } from '@bullpen/storage';
 import {
   type AppRegistry,
   type ImageFormat,
@@ -20,7 +22,7 @@ import {
   variantName,
 } from '@bullpen/uploads';
 import sharp from 'sharp';
-import { ImageOriginalMissingError } from '../errors.ts';
+import { ImageCorruptError, ImageOriginalMissingError } from '../errors.ts';
 
 type ResizePayload = Payload<AppRegistry, 'image.resize'>;
 
@@ -30,6 +32,11 @@ export interface ImageResizeDeps {
   producer: Producer<AppRegistry>;
   /** Test only: pause between variants (WORKER_TEST_STEP_DELAY_MS). */
   stepDelayMs?: number;
+  /**
+   * A full disk is not the job's fault: the job is postponed (no attempt spent) after `delayMs`, doubling up
+   * to `maxDelayMs`, for at most `windowMs`, so an operator has time to free space (WORKER_STORAGE_FULL_*).
+   */
+  storageFull: Pick<PostponeOptions, 'delayMs' | 'maxDelayMs' | 'windowMs'>;
 }
 
 export interface PlannedVariant {
@@ -69,6 +76,42 @@ function encode(img: SharpImage, format: ImageFormat): SharpImage {
   }
 }
 
+function render(original: Buffer, v: PlannedVariant, failOn: 'warning' | 'truncated') {
+  const img = sharp(original, { failOn, autoOrient: true }).resize({ width: v.width, withoutEnlargement: true });
+  return encode(img, v.format).toBuffer({ resolveWithObject: true });
+}
+
+/** Decoder warnings that mean damaged data (garbage mid-scan, a cut file), not a quirk of the encoder. */
+const DAMAGED =
+  /Corrupt JPEG data: (premature end of data segment|bad Huffman code|bad arithmetic code|found marker)|Premature end of JPEG|Invalid JPEG file structure|Inconsistent progression/i;
+/** Failures of the machine, not of the file: retried as usual. */
+const NOT_THE_FILE = /out of memory|cannot allocate|memory allocation failed/i;
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Decodes and encodes one variant. Strict first (`failOn: 'warning'`: the only level that sees garbage in
+ * the middle of a JPEG); when that refuses, leniently (`'truncated'`). A file that fails both, or whose strict
+ * failure names damaged data, is IMAGE_CORRUPT: it can never decode, whatever the retry. One that only a
+ * benign warning stopped (4 extraneous bytes before a marker, as many cameras write) is made from the lenient
+ * decode. Lossy WebP has no such signal: garbage in its middle decodes under every level.
+ */
+async function decodeVariant(original: Buffer, v: PlannedVariant) {
+  try {
+    return await render(original, v, 'warning');
+  } catch (strict) {
+    if (NOT_THE_FILE.test(messageOf(strict))) throw strict;
+    let lenient: Awaited<ReturnType<typeof render>>;
+    try {
+      lenient = await render(original, v, 'truncated');
+    } catch (err) {
+      if (NOT_THE_FILE.test(messageOf(err))) throw err;
+      throw new ImageCorruptError(err);
+    }
+    if (DAMAGED.test(messageOf(strict))) throw new ImageCorruptError(strict);
+    return lenient;
+  }
+}
+
 /**
  * One variant: EXIF orientation applied, metadata stripped (sharp keeps none unless asked), never
  * upscaled, written atomically under its deterministic key.
@@ -79,11 +122,7 @@ async function renderVariant(
   v: PlannedVariant,
   storage: Storage,
 ): Promise<VariantInfo> {
-  const img = sharp(original, { failOn: 'truncated', autoOrient: true }).resize({
-    width: v.width,
-    withoutEnlargement: true,
-  });
-  const { data, info } = await encode(img, v.format).toBuffer({ resolveWithObject: true });
+  const { data, info } = await decodeVariant(original, v);
   const key = uploadKeys.variant(uploadId, v.name);
   await storage.put(key, data);
   const etag = `"${createHash('sha256').update(data).digest('base64url').slice(0, 27)}"`;
@@ -126,7 +165,10 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
         });
       }
       return { variants: made.map((v) => v.name) };
-    } catch (err) {
+    } catch (caught) {
+      const err = isStorageFull(caught)
+        ? new StorageFullError('The storage is full: a variant could not be written', { cause: caught })
+        : caught;
       // Handed back at shutdown: not a failure, and another worker may own the upload already.
       if (!(ctx.signal.aborted && ctx.signal.reason instanceof WorkerShuttingDownError)) {
         const code = (err as { code?: unknown }).code;
@@ -143,6 +185,12 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
             { unless: ['done', 'dead'] },
           )
           .catch(() => {});
+      }
+      if (err instanceof StorageFullError) {
+        throw new JobPostponedError('The storage is full; the job waits for space', {
+          ...deps.storageFull,
+          cause: err,
+        });
       }
       throw err;
     }
