@@ -17,7 +17,7 @@ import { createStorage, type Storage } from '@bullpen/storage';
 import { type AppRegistry, registry, UploadRecords } from '@bullpen/uploads';
 import { collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
-import { imageResizeDeadLetter, imageResizeHandler } from './handlers/image-resize.ts';
+import { imageResizeCancelled, imageResizeDeadLetter, imageResizeHandler } from './handlers/image-resize.ts';
 import { webhookDeadLetter, webhookDeliverHandler } from './handlers/webhook-deliver.ts';
 import { type OpsServer, startOpsServer } from './http-server.ts';
 
@@ -89,6 +89,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
           },
         }),
         onDeadLetter: imageResizeDeadLetter({ records, producer }),
+        onCancel: imageResizeCancelled({ records }),
       },
       'webhook.deliver': {
         handle: webhookDeliverHandler({
