@@ -3,6 +3,7 @@ import { type ApiConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
 import {
   BullpenError,
   closeRedis,
+  createJobAdmin,
   createMetrics,
   createProducer,
   createRedisConnection,
@@ -75,6 +76,8 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     metrics,
   });
   for (const q of registry.queues) metrics.watchQueues([producer.queue(q), producer.queues.dead(q)]);
+  // DELETE /uploads/:id cancels the upload's job wherever it is (and audits it).
+  const admin = createJobAdmin(registry, { connection: redis, prefix: config.BULLPEN_PREFIX });
   const records = new UploadRecords(redis, config.BULLPEN_PREFIX);
   const idempotency = new IdempotencyStore(
     redis,
@@ -94,6 +97,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   app.addHook('onClose', async () => {
     clearInterval(sweeping);
     await producer.close();
+    await admin.close();
     if (ownsRedis) await closeRedis(redis);
   });
 
@@ -178,6 +182,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     storage,
     records,
     producer,
+    admin,
     idempotency,
     maxBytes: config.UPLOAD_MAX_BYTES,
     transfer: {

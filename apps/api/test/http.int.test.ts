@@ -64,6 +64,7 @@ describe('page, operations and documentation', () => {
     });
     const status = doc.paths['/uploads/{id}'].get.responses['200'].content['application/json'].schema;
     expect(status.properties.status.enum).toEqual(['queued', 'processing', 'done', 'failed', 'dead', 'cancelled']);
+    expect(doc.paths['/uploads/{id}'].delete.summary).toMatch(/Cancel an upload/);
     const docs = await app.inject({ method: 'GET', url: '/docs' });
     expect([200, 302]).toContain(docs.statusCode);
   });
