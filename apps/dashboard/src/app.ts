@@ -14,12 +14,12 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { assetRoutes } from './assets.ts';
 import { installAuth } from './auth.ts';
 import { registerBoards } from './board.ts';
 import type { DashboardContext } from './context.ts';
-import { DashboardError } from './errors.ts';
-import { html } from './html.ts';
-import { sendPage } from './layout.ts';
+import { DashboardError, redisUnavailable } from './errors.ts';
+import { sendErrorPage } from './layout.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { describeError, isApiRequest } from './reply-error.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -70,10 +70,33 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
     metrics,
     authDisabled,
     secret,
+    redisLost: () => lost,
   };
+  // Without a listener ioredis prints every failed reconnect; one line per outage window is enough.
+  let lastRedisError = 0;
+  const onRedisError = (err: Error) => {
+    if (Date.now() - lastRedisError < 10_000) return;
+    lastRedisError = Date.now();
+    app.log.warn({ err }, 'redis.connection_error');
+  };
+  connection.on('error', onRedisError);
+  // Lost from a dropped connection until the next 'ready' (not during the first connect at start-up); ioredis's
+  // status alone flips between 'reconnecting' and 'connecting' while it retries.
+  let lost = false;
+  const onClose = () => {
+    lost = true;
+  };
+  const onReady = () => {
+    lost = false;
+  };
+  connection.on('close', onClose);
+  connection.on('ready', onReady);
   metrics.watchQueues(registry.queues.flatMap((q) => [admin.queues.get(q), admin.queues.dead(q)]));
 
   app.addHook('onClose', async () => {
+    connection.off('error', onRedisError);
+    connection.off('close', onClose);
+    connection.off('ready', onReady);
     await admin.close();
     if (ownConnection) await closeRedis(connection);
   });
@@ -89,14 +112,11 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
   });
 
   function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply) {
+    if (!isApiRequest(req) && req.identity) return sendErrorPage(ctx, req, reply, err);
     const d = describeError(err, String(req.id));
-    if (d.status >= 500) req.log.error({ err }, 'request.failed');
-    reply.headers(d.headers);
-    if (isApiRequest(req) || !req.identity) return reply.code(d.status).send(d.body);
-    const body = html`<h1>${d.status === 404 ? 'Not found' : 'Something is wrong'}</h1>
-      <div class="notice error" role="alert"><code>${d.body.error.code}</code>: ${d.body.error.message}</div>
-      <p class="muted">Request id: ${d.body.error.requestId}</p>`;
-    return sendPage(ctx, req, reply, { title: 'Error', body, status: d.status });
+    if (d.body.error.code === 'REDIS_UNAVAILABLE') req.log.warn({ err }, 'request.redis_unavailable');
+    else if (d.status >= 500) req.log.error({ err }, 'request.failed');
+    return reply.code(d.status).headers(d.headers).send(d.body);
   }
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   app.setNotFoundHandler((req, reply) =>
@@ -108,6 +128,7 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
 
   app.get('/healthz', { config: { public: true } }, async (_req, reply) => {
     try {
+      if (ctx.redisLost()) throw redisUnavailable();
       await connection.ping();
       return { status: 'ok' };
     } catch {
@@ -130,6 +151,7 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
     return reply.type(metrics.register.contentType).send(await metrics.register.metrics());
   });
 
+  assetRoutes(app);
   loginRoutes(app, ctx);
   apiRoutes(app, ctx);
   deadLetterPages(app, ctx);

@@ -1,17 +1,56 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { type AuditAction, deadLetterQueueName, isDeadLetterQueue, letterIdFor } from '@bullpen/jobs';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  type AuditAction,
+  deadLetterQueueName,
+  isDeadLetterQueue,
+  isRedisUnavailable,
+  letterIdFor,
+} from '@bullpen/jobs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ICON_URL, STYLESHEET_URL } from './assets.ts';
 import { CSRF_COOKIE } from './auth.ts';
 import { BOARD_PATH, BOARD_READONLY_PATH, type DashboardContext } from './context.ts';
 import { actionDisabled, forbidden } from './errors.ts';
-import { escapeHtml } from './html.ts';
 import { queueDataJsonSchema } from './job-schema.ts';
-import { AUTH_OFF_TEXT } from './layout.ts';
-import { isApiRequest, sendJsonError } from './reply-error.ts';
+import { authOffBanner, bar } from './layout.ts';
+import { describeError, isApiRequest, sendJsonError } from './reply-error.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The policy of Bull Board's pages. Its client is a prebuilt React bundle that needs inline styles: its loading
+ * screen is `style=""` attributes and a `<style>` element, and its React runtime inserts `<style>` elements of its
+ * own while it runs (tried with `style-src 'self'`: 7 violations on /board, one from lib-react). A nonce in
+ * style-src would switch 'unsafe-inline' off, so styles may be inline here, and only on these pages. Scripts stay
+ * strict ('self': the bundle has no inline script; its config is an inert JSON block), and nothing is loaded from
+ * elsewhere (the web-font link is taken out of the page, see `rewritePage`).
+ */
+export const BOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'self'",
+].join('; ');
+
+/**
+ * Bull Board's dead-letter queues: nobody works them by design (letters are replayed, edited and discarded from
+ * Bullpen's pages), so they report no worker count at all rather than Bull Board's orange "No workers" warning.
+ */
+class DeadLetterQueueAdapter extends BullMQAdapter {
+  override async getWorkers(): Promise<null> {
+    return null;
+  }
+}
+
+const jobUrl = (base: string, queue: string, id: string) =>
+  `${base}/${encodeURIComponent(queue)}/${encodeURIComponent(id)}`;
 
 /**
  * Bull Board's mutating routes that operators may use, and the audit action each is recorded as.
@@ -49,22 +88,55 @@ function boardAdapters(ctx: DashboardContext, readOnly: boolean) {
         displayName: queue,
         description: jobs.map((j) => `${j.name}${j.description ? `: ${j.description}` : ''}`).join(' · '),
         ...(schema ? { jobDataSchema: schema } : {}),
+        // Each job links to Bullpen's page of it: its payload beside the schema it must fit.
+        externalJobUrl: (job) => ({ href: jobUrl('/jobs', queue, String(job.id)), displayText: 'Payload and schema' }),
       }),
       // Letters are read-only here: they are replayed, edited and discarded (with an audit entry) at /dead-letters.
-      new BullMQAdapter(admin.queues.dead(queue), {
+      new DeadLetterQueueAdapter(admin.queues.dead(queue), {
         readOnlyMode: true,
         allowRetries: false,
         displayName: deadLetterQueueName(queue),
-        description: `Dead letters of ${queue}: replay, edit or discard them under Dead letters (/dead-letters)`,
+        description: `Dead letters of ${queue}. Nobody works this queue by design: open a letter's step timeline, replay, edit or discard it under Dead letters (/dead-letters)`,
+        externalJobUrl: (job) => ({
+          href: jobUrl('/dead-letters', queue, String(job.id)),
+          displayText: 'Step timeline and replay',
+        }),
       }),
     ];
   });
 }
 
-function injectIntoPage(page: string, ctx: DashboardContext): string {
-  if (!ctx.authDisabled) return page;
-  const banner = `<div data-testid="auth-off-banner" role="alert" style="position:fixed;left:0;right:0;bottom:0;z-index:2147483647;background:#b42318;color:#fff;padding:.5rem 1rem;font:600 14px system-ui,sans-serif;text-align:center">${escapeHtml(AUTH_OFF_TEXT)}</div>`;
-  return page.replace(/<body([^>]*)>/, `<body$1>${banner}`);
+/**
+ * Bull Board's page, made one of ours: Bullpen's bar on top (Bull Board lays itself out under it, see `uiConfig.
+ * environment`), our stylesheet, the auth-off banner when it applies, and no web fonts from the internet (the
+ * dashboard must not call out, and offline they only fail: its fonts fall back to the system's, as ours do).
+ */
+function rewritePage(page: string, ctx: DashboardContext, req: FastifyRequest): string {
+  const top = `${bar(ctx, req, { fixed: true }).value}${ctx.authDisabled ? authOffBanner(true).value : ''}`;
+  return page
+    .replace(/<link[^>]*href="https:\/\/fonts\.(googleapis|gstatic)\.com[^>]*>\s*/g, '')
+    .replace('</head>', `<link rel="stylesheet" href="${STYLESHEET_URL}"></head>`)
+    .replace(/<body([^>]*)>/, `<body$1>${top}`);
+}
+
+/**
+ * Bull Board answers its own errors with 500; one that is Redis being unavailable becomes our 503 with a code, as
+ * everywhere else in the dashboard.
+ */
+function redisErrorsAre503(scope: FastifyInstance) {
+  const failures = new WeakMap<FastifyRequest, unknown>();
+  scope.addHook('onError', async (req, _reply, err) => {
+    if (isRedisUnavailable(err)) failures.set(req, err);
+  });
+  scope.addHook('onSend', async (req, reply: FastifyReply, payload) => {
+    const err = failures.get(req);
+    if (err === undefined) return payload;
+    failures.delete(req);
+    const d = describeError(err, String(req.id));
+    req.log.warn({ err }, 'request.redis_unavailable');
+    reply.code(d.status).headers(d.headers).type('application/json; charset=utf-8');
+    return JSON.stringify(d.body);
+  });
 }
 
 /** Registers one Bull Board instance under `base`. */
@@ -76,7 +148,11 @@ async function registerBoard(app: FastifyInstance, ctx: DashboardContext, base: 
     serverAdapter,
     options: {
       uiConfig: {
-        boardTitle: readOnly ? 'Bullpen (read-only)' : 'Bullpen',
+        boardTitle: readOnly ? 'Queues (read-only)' : 'Queues',
+        boardLogo: { path: ICON_URL, width: 20, height: 20 },
+        favIcon: { default: ICON_URL, alternative: '/favicon.ico' },
+        // Bull Board's environment strip reserves 1.5 × 1.75rem above its header, where Bullpen's bar sits.
+        environment: { label: 'Bullpen', color: '#151a21', textColor: '#151a21', fontSize: '1.75rem' },
         hideDocsLink: true,
         showWorkers: true,
         showMetrics: true,
@@ -92,6 +168,8 @@ async function registerBoard(app: FastifyInstance, ctx: DashboardContext, base: 
 
   await app.register(async (scope) => {
     const retryTargets = new WeakMap<FastifyRequest, string[]>();
+    // First, so that the hooks below see the 503.
+    redisErrorsAre503(scope);
 
     scope.addHook('onRequest', async (req, reply) => {
       const id = req.identity;
@@ -139,7 +217,8 @@ async function registerBoard(app: FastifyInstance, ctx: DashboardContext, base: 
               });
             }
           }
-          return injectIntoPage(payload, ctx);
+          reply.header('content-security-policy', BOARD_CSP);
+          return rewritePage(payload, ctx, req);
         }
         return payload;
       }
@@ -152,28 +231,34 @@ async function registerBoard(app: FastifyInstance, ctx: DashboardContext, base: 
         via: 'bull-board',
         ...(params.queueStatus ? { status: params.queueStatus } : {}),
       };
-      if (ok && action === 'retry' && params.queueName && ids.length > 0) {
-        // The job runs again: its dead letter would otherwise be replayed later as a duplicate.
-        const dead = ctx.admin.queues.get(deadLetterQueueName(params.queueName));
-        const removed: string[] = [];
-        for (const jobId of ids) {
-          const letter = await dead.getJob(letterIdFor(jobId));
-          if (letter) {
-            await letter.remove();
-            removed.push(jobId);
-          }
-        }
-        detail.removedDeadLetters = removed;
-      }
       if (!ok) detail.status = reply.statusCode;
-      await ctx.admin.audit.append({
+      const entry = {
         actor: id.user,
         action,
         ids,
         ...(params.queueName ? { queue: params.queueName } : {}),
-        outcome: ok ? 'ok' : 'failed',
+        outcome: ok ? ('ok' as const) : ('failed' as const),
         detail,
-      });
+      };
+      try {
+        if (ok && action === 'retry' && params.queueName && ids.length > 0) {
+          // The job runs again: its dead letter would otherwise be replayed later as a duplicate.
+          const dead = ctx.admin.queues.get(deadLetterQueueName(params.queueName));
+          const removed: string[] = [];
+          for (const jobId of ids) {
+            const letter = await dead.getJob(letterIdFor(jobId));
+            if (letter) {
+              await letter.remove();
+              removed.push(jobId);
+            }
+          }
+          detail.removedDeadLetters = removed;
+        }
+        await ctx.admin.audit.append(entry);
+      } catch (err) {
+        // The action's own answer stands (it happened, or it failed); what could not be recorded is logged in full.
+        req.log.error({ err, entry }, 'dashboard.audit_write_failed');
+      }
       req.log.info({ actor: id.user, action, queue: params.queueName, ids: ids.length, ok }, 'dashboard.board_action');
       return payload;
     });

@@ -20,6 +20,11 @@ export interface DashboardContext {
   authDisabled: boolean;
   /** Signs sessions and CSRF tokens (a random one per process when auth is off). */
   secret: string;
+  /**
+   * The connection to Redis was lost and is being retried: requests are answered 503 at once instead of waiting
+   * through ioredis's reconnect attempts (seconds per command).
+   */
+  redisLost(): boolean;
 }
 
 declare module 'fastify' {
@@ -29,6 +34,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without a session (login page, health, metrics). */
     public?: boolean;
+    /** A file anyone may fetch (stylesheet, icons): no identity is looked up, nothing is redirected. */
+    asset?: boolean;
     /** A mutating route a viewer may call (logout). */
     allowViewer?: boolean;
     /** The route checks CSRF itself (the login form). */

@@ -10,6 +10,7 @@ export const DashboardErrorCode = {
   DASHBOARD_ACTION_DISABLED: 'DASHBOARD_ACTION_DISABLED',
   REQUEST_INVALID: 'REQUEST_INVALID',
   NOT_FOUND: 'NOT_FOUND',
+  REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
 } as const;
 export type DashboardErrorCode = (typeof DashboardErrorCode)[keyof typeof DashboardErrorCode];
@@ -40,6 +41,15 @@ export const loginRateLimited = (retryAfterSeconds: number) =>
 export const actionDisabled = (what: string) =>
   new DashboardError('DASHBOARD_ACTION_DISABLED', 403, `${what} is disabled in the dashboard`);
 export const requestInvalid = (message: string) => new DashboardError('REQUEST_INVALID', 400, message);
+/** Seconds a client is told to wait when Redis cannot serve. */
+export const REDIS_RETRY_AFTER_SECONDS = 5;
+export const redisUnavailable = () =>
+  new DashboardError(
+    'REDIS_UNAVAILABLE',
+    503,
+    'Redis is unavailable (down, unreachable or out of memory): nothing was changed; try again shortly',
+    { 'retry-after': String(REDIS_RETRY_AFTER_SECONDS) },
+  );
 
 /** The HTTP status for a framework error code. */
 export function statusForCode(code: string): number {

@@ -1,6 +1,6 @@
-import { BullpenError, JobPayloadInvalidError } from '@bullpen/jobs';
+import { BullpenError, isRedisUnavailable, JobPayloadInvalidError } from '@bullpen/jobs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DashboardError, statusForCode } from './errors.ts';
+import { DashboardError, redisUnavailable, statusForCode } from './errors.ts';
 
 export interface ErrorBody {
   error: { code: string; message: string; requestId: string; issues?: unknown[] };
@@ -14,9 +14,13 @@ export function isApiRequest(req: FastifyRequest): boolean {
 
 /** The status, code and message of any thrown value; unknown errors become a generic 500. */
 export function describeError(
-  err: unknown,
+  thrown: unknown,
   requestId: string,
 ): { status: number; body: ErrorBody; headers: Record<string, string> } {
+  // A framework error with a status of its own (QUEUE_UNAVAILABLE, ...) keeps it; any other Redis failure is a 503.
+  const ownStatus =
+    thrown instanceof DashboardError || (thrown instanceof BullpenError && statusForCode(thrown.code) !== 500);
+  const err = !ownStatus && isRedisUnavailable(thrown) ? redisUnavailable() : thrown;
   if (err instanceof DashboardError) {
     return {
       status: err.statusCode,
@@ -65,6 +69,7 @@ export function describeError(
 /** Sends an error as JSON (hooks use it: Bull Board's own error handler must not reshape ours). */
 export function sendJsonError(reply: FastifyReply, err: unknown) {
   const { status, headers, body } = describeError(err, String(reply.request.id));
-  if (status >= 500) reply.request.log.error({ err }, 'request.failed');
+  if (body.error.code === 'REDIS_UNAVAILABLE') reply.request.log.warn({ err }, 'request.redis_unavailable');
+  else if (status >= 500) reply.request.log.error({ err }, 'request.failed');
   return reply.code(status).headers(headers).type('application/json').send(body);
 }

@@ -41,12 +41,18 @@ describe('image.resize', () => {
     async (format) => {
       const seed = await start();
       const img = await makeImage(format, 900, 600);
-      await seed.seed('upload-0001', img, { format, width: 900, height: 600 });
+      const jobId = await seed.seed('upload-0001', img, { format, width: 900, height: 600 });
       const rec = await waitFor(async () => {
         const r = await seed.records.get('upload-0001');
         return r?.status === 'done' ? r : undefined;
       }, 30_000);
       expect(rec.progress).toBe(100);
+      // Bull Board shows the job's own progress: 100 once done, not the 99 of the last variant (issue 9).
+      const job = await waitFor(async () => {
+        const j = await seed.producer.queue('images').getJob(jobId);
+        return j?.finishedOn ? j : undefined;
+      }, 30_000);
+      expect(job.progress).toBe(100);
       const expected = planVariants({ format, sizes: [128, 512, 1024] });
       expect(rec.variants.map((v) => v.name)).toEqual(expected.map((v) => v.name));
       for (const v of rec.variants) {

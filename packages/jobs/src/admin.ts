@@ -21,6 +21,8 @@ import {
 } from './errors.ts';
 import { type FoundJob, findJobs } from './find-jobs.ts';
 import { letterIdFor } from './keys.ts';
+import { Ledger } from './ledger.ts';
+import { type LetterTimeline, letterTimeline } from './letter-timeline.ts';
 import type { JobMetrics } from './metrics.ts';
 import { versionMeta } from './payload-versions.ts';
 import { QueueSet } from './queues.ts';
@@ -78,6 +80,8 @@ export interface JobAdmin {
   cancel(ids: readonly string[], opts: CancelOptions): Promise<CancelReport>;
   /** The registry's schedules and the job schedulers Bullpen made in Redis, with their next run times. */
   listSchedules(): Promise<ScheduleInfo[]>;
+  /** A letter's step timeline from its ledger, and what a replay would skip and redo. */
+  letterTimeline(id: string, queue?: string): Promise<LetterTimeline>;
   close(): Promise<void>;
 }
 
@@ -88,6 +92,8 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
   const jobs = registry.jobs as Record<string, JobDefinition>;
   const deadQueues = (queue?: string) => (queue ? [queue] : registry.queues).map((q) => queues.dead(q));
   const replayer = new Replayer(jobs, queues, options.metrics);
+  // Reads only: the TTL is never used.
+  const ledger = new Ledger(options.connection, options.prefix, 1);
 
   async function resolve(target: LetterTarget): Promise<{ entries: DeadLetterEntry[]; missing: string[] }> {
     if ('ids' in target) {
@@ -243,6 +249,12 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     },
 
     listSchedules: () => listSchedules(registry, queues),
+
+    async letterTimeline(id, queue) {
+      const entry = await findLetter(id, queue);
+      if (!entry) throw new DeadLetterNotFoundError(id);
+      return letterTimeline(ledger, entry);
+    },
 
     close: () => queues.close(),
   };

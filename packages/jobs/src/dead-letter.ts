@@ -10,6 +10,8 @@ export interface AttemptRecord {
   message: string;
   stack?: string;
   code?: string;
+  /** When the attempt failed (ISO): set on the final attempt; earlier ones are in the ledger (`letterTimeline`). */
+  at?: string;
 }
 
 /**
@@ -66,12 +68,14 @@ export function buildLetter(job: Job, err: Error): DeadLetter {
     .filter(Boolean)
     .map((stack, i) => ({ attempt: i + 1, ...parseStack(stack), stack }));
   const code = errorCode(err) ?? JobErrorCode.JOB_FAILED;
+  const failedAt = new Date().toISOString();
   const current: AttemptRecord = {
     attempt: previous.length + 1,
     name: err.name,
     message: err.message,
     code,
     ...(err.stack ? { stack: err.stack } : {}),
+    at: failedAt,
   };
   const fp = fingerprint(err.name, err.message);
   return {
@@ -87,7 +91,7 @@ export function buildLetter(job: Job, err: Error): DeadLetter {
     ...fp,
     enqueuedAt: new Date(job.timestamp).toISOString(),
     ...(job.processedOn ? { firstAttemptAt: new Date(job.processedOn).toISOString() } : {}),
-    failedAt: new Date().toISOString(),
+    failedAt,
   };
 }
 

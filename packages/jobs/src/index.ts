@@ -47,6 +47,8 @@ export {
 } from './errors.ts';
 export { jobOptions } from './job-options.ts';
 export { deadLetterQueueName, isDeadLetterQueue, jobIdFor, letterIdFor } from './keys.ts';
+export type { AttemptFailure, StepRecord } from './ledger.ts';
+export type { LetterTimeline, TimelineAttempt } from './letter-timeline.ts';
 export { createLogger, type Logger, type LoggerOptions, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
 export {

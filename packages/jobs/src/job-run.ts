@@ -49,6 +49,9 @@ export class JobRun implements JobContext, Expiring {
   private info: JobContext['job'] | undefined;
   private boundStep: JobContext['step'] | undefined;
   private boundProgress: JobContext['progress'] | undefined;
+  /** The steps running now, and the last step that threw (with its error): where an attempt failed. */
+  private running: Set<string> | undefined;
+  private thrownIn: { step: string; err: unknown } | undefined;
 
   constructor(
     readonly bullJob: Job,
@@ -150,9 +153,25 @@ export class JobRun implements JobContext, Expiring {
       return steps.get(name) as T;
     }
     if (this.abortReason) throw this.abortReason;
-    const result = await fn();
-    await this.ledger.saveStep(this.ledgerId, name, result);
-    steps.set(name, result);
-    return result;
+    this.running ??= new Set();
+    this.running.add(name);
+    try {
+      const result = await fn();
+      await this.ledger.saveStep(this.ledgerId, name, result);
+      steps.set(name, result);
+      return result;
+    } catch (err) {
+      this.thrownIn = { step: name, err };
+      throw err;
+    } finally {
+      this.running.delete(name);
+    }
+  }
+
+  /** The step the handler failed in: the one that threw `err` (or what `err` wraps), else one still running. */
+  failedStep(err: Error): string | undefined {
+    const t = this.thrownIn;
+    if (t && (t.err === err || (err.cause !== undefined && err.cause === t.err))) return t.step;
+    return this.running?.values().next().value;
   }
 }

@@ -150,6 +150,24 @@ export class QueueProcessor {
     }
   };
 
+  /** When and where the attempt failed, for the letter's timeline; a failed record never hides the job's error. */
+  private async recordFailure(job: Job, run: JobRun, err: Error): Promise<void> {
+    const step = run.failedStep(err);
+    const code = errorCode(err);
+    await this.deps.ledger
+      .recordFailure(run.ledgerId, {
+        jobId: job.id!,
+        attempt: run.attempt,
+        at: new Date().toISOString(),
+        ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
+        ...(step !== undefined ? { step } : {}),
+        ...(code ? { code } : {}),
+        name: err.name,
+        message: err.message,
+      })
+      .catch((recordErr) => run.log.warn({ err: recordErr }, 'job.failure_record_failed'));
+  }
+
   private seriesOf(job: Job): JobSeries | undefined {
     const { metrics } = this.deps;
     if (!metrics) return undefined;
@@ -284,6 +302,8 @@ export class QueueProcessor {
         run.log.warn('job.handed_back');
         throw new WaitingError();
       }
+      // A postponed job did not fail: it runs again later, no attempt spent.
+      if (!(err instanceof JobPostponedError)) await this.recordFailure(job, run, coerceError(err));
       throw err;
     } finally {
       sweeper.unwatch(run);

@@ -42,7 +42,8 @@ const IN_SCRIPT = /\b(OOM command not allowed|READONLY You can't write|LOADING R
 const CLIENT_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
 
 /**
- * True when `err` (or an error in its `cause` chain, or one of an AggregateError's errors) says that Redis is
+ * True when `err` (or an error in its `cause` chain, one of an AggregateError's errors, or a reply that aborted a
+ * MULTI) says that Redis is
  * unavailable for now: the connection is down, refused, reset or timed out, ioredis gave up retrying
  * (`MaxRetriesPerRequestError`), a command timed out, or Redis refused the command with `OOM`, `READONLY`,
  * `LOADING`, `CLUSTERDOWN`, `MASTERDOWN`, `TRYAGAIN`, `BUSY`, `MISCONF` or `NOREPLICAS`.
@@ -54,12 +55,14 @@ export function isRedisUnavailable(err: unknown): boolean {
   const check = (e: unknown): boolean => {
     if (typeof e !== 'object' || e === null || seen.has(e)) return false;
     seen.add(e);
-    const { name, code, message, cause, errors } = e as {
+    const { name, code, message, cause, errors, previousErrors } = e as {
       name?: unknown;
       code?: unknown;
       message?: unknown;
       cause?: unknown;
       errors?: unknown;
+      /** ioredis: the replies that made a MULTI's EXEC abort (EXECABORT). */
+      previousErrors?: unknown;
     };
     if (typeof name === 'string' && CLIENT_ERROR_NAMES.has(name)) return true;
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
@@ -68,6 +71,7 @@ export function isRedisUnavailable(err: unknown): boolean {
       if (CLIENT_MESSAGES.some((re) => re.test(message))) return true;
     }
     if (Array.isArray(errors) && errors.some(check)) return true;
+    if (Array.isArray(previousErrors) && previousErrors.some(check)) return true;
     return check(cause);
   };
   return check(err);

@@ -104,7 +104,7 @@ function withoutVersion(meta: DeadLetter['meta']): DeadLetter['meta'] {
  * The ledger a replay resumes: its source job's, so finished steps are not redone, unless an operator edited
  * the payload: then the old steps may not apply, and it starts a ledger of its own.
  */
-function replayLedger(letter: DeadLetter): string {
+export function replayLedger(letter: DeadLetter): string {
   const source = ledgerIdFor(letter.name, letter.sourceQueue, letter.jobId, letter.meta);
   return letter.edits?.length ? `${source}~e${letter.edits.length}` : source;
 }

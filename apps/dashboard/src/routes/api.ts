@@ -38,6 +38,12 @@ export function apiRoutes(app: FastifyInstance, ctx: DashboardContext) {
     return { letter: letterView(await admin.getDeadLetter(id, sourceQueue(registry, queue))) };
   });
 
+  // Which steps had finished, where each attempt failed, and what a replay would skip and redo.
+  app.get('/api/dead-letters/:queue/:id/timeline', async (req) => {
+    const { queue, id } = req.params as { queue: string; id: string };
+    return { timeline: await admin.letterTimeline(id, sourceQueue(registry, queue)) };
+  });
+
   app.post('/api/dead-letters/replay', async (req) => {
     const body = parse(replayBody, req.body);
     return admin.replay(toLetterTarget(registry, body.target), { actor: actor(req), dryRun: body.dryRun });

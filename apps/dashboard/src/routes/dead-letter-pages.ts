@@ -1,6 +1,13 @@
-import { type DeadLetterEntry, type JobDefinition, JobPayloadInvalidError, type ReplayReport } from '@bullpen/jobs';
+import {
+  type DeadLetterEntry,
+  deadLetterQueueName,
+  type JobAdmin,
+  type JobDefinition,
+  JobPayloadInvalidError,
+  type ReplayReport,
+} from '@bullpen/jobs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { DashboardContext } from '../context.ts';
+import { boardPathFor, type DashboardContext } from '../context.ts';
 import { requestInvalid } from '../errors.ts';
 import { html, json, type SafeHtml } from '../html.ts';
 import { payloadJsonSchema } from '../job-schema.ts';
@@ -46,6 +53,105 @@ function describeTarget(t: TargetInput): string {
 }
 
 const letterUrl = (queue: string, id: string) => `/dead-letters/${encodeURIComponent(queue)}/${encodeURIComponent(id)}`;
+
+type Timeline = Awaited<ReturnType<JobAdmin['letterTimeline']>>;
+/** A dry run shows the step plan of at most this many letters (each is one ledger read). */
+const PLAN_LIMIT = 100;
+
+/** A stored result's size for people. */
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+const stepName = (name: string) => html`<code>${name}</code>`;
+
+/** What a replay would do, in one sentence an operator reads before pressing the button. */
+function replayPlan(tl: Timeline, edits: number): SafeHtml {
+  const r = tl.replay;
+  if (r.completesAtOnce)
+    return html`The ledger marks this work done: a replay completes at once with the stored result, without running the handler.`;
+  if (r.freshLedger)
+    return html`The payload was edited (${edits} edit${edits === 1 ? '' : 's'}): a replay starts a fresh ledger and runs <strong>every step again</strong>.`;
+  const redo = r.resumesAt
+    ? html`and runs again from ${stepName(r.resumesAt)}, where the last attempt failed, with whatever follows it`
+    : html`and runs the rest of the handler (the last attempt failed outside any step)`;
+  if (r.skips.length === 0)
+    return html`No finished step is recorded (none finished, or the ledger expired): a replay runs <strong>every step</strong> ${r.resumesAt ? html`(the last attempt failed in ${stepName(r.resumesAt)})` : ''}.`;
+  return html`A replay <strong>skips ${r.skips.length} finished step${r.skips.length === 1 ? '' : 's'}</strong> (${r.skips.map((n, i) => html`${i ? ', ' : ''}${stepName(n)}`)}: their stored results are reused) ${redo}.`;
+}
+
+/** One line per event, oldest first: enqueued, attempts started and failed (in which step), steps finished, edits. */
+function timelineEvents(e: DeadLetterEntry, tl: Timeline): SafeHtml {
+  const l = e.letter;
+  type Ev = { at: string; kind: string; text: SafeHtml };
+  const events: Ev[] = [{ at: l.enqueuedAt, kind: 'enqueued', text: html`Enqueued` }];
+  const own = (jobId: string) => (jobId === l.jobId ? '' : html` of <code>${jobId}</code>`);
+  for (const a of tl.attempts) {
+    if (a.startedAt)
+      events.push({ at: a.startedAt, kind: 'start', text: html`Attempt ${a.attempt}${own(a.jobId)} started` });
+    if (a.at)
+      events.push({
+        at: a.at,
+        kind: 'fail',
+        text: html`Attempt ${a.attempt}${own(a.jobId)} failed ${a.step !== undefined ? html`in step ${stepName(a.step)}` : 'outside any step'}: <code>${a.code ?? ''}</code> ${a.name}: ${a.message}`,
+      });
+  }
+  for (const st of tl.steps) {
+    if (st.at)
+      events.push({
+        at: st.at,
+        kind: 'step',
+        text: html`Step ${stepName(st.name)} finished (${size(st.bytes)} stored)`,
+      });
+  }
+  for (const ed of l.edits ?? []) events.push({ at: ed.at, kind: 'edit', text: html`Payload edited by ${ed.actor}` });
+  events.push({ at: l.failedAt, kind: 'dead', text: html`Dead-lettered: <code>${l.code}</code>` });
+  // Stable: events of one instant keep the order above (an attempt fails before its letter is written).
+  const sorted = events.map((ev, i) => ({ ev, i })).sort((a, b) => a.ev.at.localeCompare(b.ev.at) || a.i - b.i);
+  const untimed = tl.steps.filter((st) => !st.at);
+  return html`<ol class="bp-timeline" data-testid="timeline">${sorted.map(({ ev }) => html`<li class="${ev.kind}" data-kind="${ev.kind}"><time datetime="${ev.at}">${fmtTime(ev.at, true)}</time>${ev.text}</li>`)}</ol>
+    ${untimed.length ? html`<p class="muted">Finished before the ledger recorded times: ${untimed.map((st, i) => html`${i ? ', ' : ''}${stepName(st.name)}`)}.</p>` : ''}`;
+}
+
+/** The letter's steps and attempts, and what a replay would skip and redo. */
+function timelineSection(e: DeadLetterEntry, tl: Timeline): SafeHtml {
+  const r = tl.replay;
+  const failedIn = new Map<string, number[]>();
+  for (const a of tl.attempts)
+    if (a.step !== undefined) failedIn.set(a.step, [...(failedIn.get(a.step) ?? []), a.attempt]);
+  const unfinished = [...failedIn.keys()].filter((n) => !tl.steps.some((st) => st.name === n));
+  const onReplay = (name: string) =>
+    r.completesAtOnce
+      ? html`<span class="bp-tag">not run</span>`
+      : r.skips.includes(name)
+        ? html`<span class="bp-tag skip">skipped</span>`
+        : html`<span class="bp-tag redo">runs again</span>`;
+  return html`<div class="card" data-testid="replay-plan"><strong>On replay:</strong> ${replayPlan(tl, e.letter.edits?.length ?? 0)}</div>
+    <h2>Step timeline</h2>
+    ${timelineEvents(e, tl)}
+    <h2>Steps</h2>
+    ${
+      tl.steps.length || unfinished.length
+        ? html`<table data-testid="steps"><thead><tr><th>Step</th><th>Finished</th><th>Stored result</th><th>Attempts that failed in it</th><th>On replay</th></tr></thead><tbody>
+      ${tl.steps.map((st) => html`<tr data-step="${st.name}"><td>${stepName(st.name)}</td><td>${st.at ? fmtTime(st.at) : html`<span class="muted">not recorded</span>`}</td><td>${size(st.bytes)}</td><td>${(failedIn.get(st.name) ?? []).join(', ')}</td><td>${onReplay(st.name)}</td></tr>`)}
+      ${unfinished.map((n) => html`<tr data-step="${n}"><td>${stepName(n)}</td><td><span class="err">never finished</span></td><td></td><td>${failedIn.get(n)!.join(', ')}</td><td>${onReplay(n)}</td></tr>`)}
+      </tbody></table>`
+        : html`<p class="muted">No <code>ctx.step</code> recorded for this job.</p>`
+    }
+    <h2>Attempts</h2>
+    <table data-testid="attempts"><thead><tr><th>#</th><th>Job</th><th>Started</th><th>Failed</th><th>In step</th><th>Error</th><th>Stack</th></tr></thead><tbody>
+    ${tl.attempts.map(
+      (
+        a,
+      ) => html`<tr data-attempt="${a.attempt}" data-job="${a.jobId}"><td>${a.attempt}</td><td>${a.jobId === e.letter.jobId ? html`<span class="muted">this job</span>` : html`<code>${a.jobId}</code>`}</td>
+        <td>${a.startedAt ? fmtTime(a.startedAt) : ''}</td><td>${a.at ? fmtTime(a.at) : html`<span class="muted">not recorded</span>`}</td>
+        <td>${a.step !== undefined ? stepName(a.step) : html`<span class="muted">outside any step</span>`}</td>
+        <td><code>${a.code ?? ''}</code> ${a.name}: ${a.message}</td><td>${a.stack ? html`<details><summary>stack</summary><pre>${a.stack}</pre></details>` : ''}</td></tr>`,
+    )}
+    </tbody></table>`;
+}
 
 export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
   const { admin, registry } = ctx;
@@ -113,7 +219,7 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
     if (filter.messageContains) t.messageContains = filter.messageContains;
     const body = html`<h1>Dead letters <span class="muted">(${describeTarget(t)})</span></h1>
       <p><a href="/dead-letters">← Groups</a></p>
-      ${letters.length && (t.queue || t.name || t.fingerprint || t.messageContains) ? html`<p>${actionForms(req, t, `all ${letters.length}`)}</p>` : ''}
+      ${letters.length && (t.queue || t.name || t.fingerprint || t.messageContains) ? html`<div class="actions">${actionForms(req, t, `all ${letters.length}`)}</div>` : ''}
       <form method="post" action="/dead-letters/replay" id="selection">${op ? csrfField(ctx, req) : ''}
       <input type="hidden" name="selection" value="true"><input type="hidden" name="dryRun" value="true">
       <table data-testid="letters"><thead><tr>${op ? html`<th></th>` : ''}<th>Letter (job id)</th><th>Job</th><th>Queue</th><th>Failed</th><th>Attempts</th><th>Error</th><th>Edits</th></tr></thead><tbody>
@@ -129,17 +235,18 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
     return sendPage(ctx, req, reply, { title: 'Dead letters', body });
   });
 
-  function letterPage(req: FastifyRequest, reply: FastifyReply, e: DeadLetterEntry, notice?: SafeHtml) {
+  function letterPage(req: FastifyRequest, reply: FastifyReply, e: DeadLetterEntry, tl: Timeline, notice?: SafeHtml) {
     const l = e.letter;
     const def = jobs[l.name];
     const check = def?.payload.safeParse(l.payload);
     const t: TargetInput = { ids: [e.id], queue: l.sourceQueue };
+    const board = `${boardPathFor(req.identity)}/queue/${encodeURIComponent(deadLetterQueueName(l.sourceQueue))}/${encodeURIComponent(e.id)}`;
     const body = html`<h1>Dead letter <code>${e.id}</code></h1>
-      <p><a href="/dead-letters/list?queue=${encodeURIComponent(l.sourceQueue)}&amp;name=${encodeURIComponent(l.name)}&amp;fingerprint=${encodeURIComponent(l.fingerprint)}">← Its group</a></p>
+      <p><a href="/dead-letters/list?queue=${encodeURIComponent(l.sourceQueue)}&amp;name=${encodeURIComponent(l.name)}&amp;fingerprint=${encodeURIComponent(l.fingerprint)}">← Its group</a> · <a href="${board}" data-nav="letter-in-board">In Bull Board</a></p>
       ${notice ?? ''}
       ${
         isOperator(req)
-          ? html`<p class="actions">${actionForms(req, t, 'this letter')} <a class="button" href="${letterUrl(l.sourceQueue, e.id)}/edit" data-action="edit">Edit payload</a></p>`
+          ? html`<div class="actions">${actionForms(req, t, 'this letter')} <a class="button" href="${letterUrl(l.sourceQueue, e.id)}/edit" data-action="edit">Edit payload</a></div>`
           : ''
       }
       <table><tbody>
@@ -150,23 +257,23 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
         <tr><th>Payload fits today's schema</th><td data-testid="schema-check">${check === undefined ? html`<span class="err">no job "${l.name}" in today's registry</span>` : check.success ? html`<span class="ok">yes</span>` : html`<span class="err">no: ${check.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}</span>`}</td></tr>
         <tr><th>Edits</th><td>${(l.edits ?? []).map((ed) => html`${ed.actor} at ${fmtTime(ed.at)}<br>`)}</td></tr>
       </tbody></table>
+      ${timelineSection(e, tl)}
       <h2>Payload</h2><pre data-testid="payload">${json(l.payload)}</pre>
-      <h2>Attempts</h2>
-      <table><thead><tr><th>#</th><th>Error</th><th>Stack</th></tr></thead><tbody>
-      ${l.attempts.map((a) => html`<tr><td>${a.attempt}</td><td><code>${a.code ?? ''}</code> ${a.name}: ${a.message}</td><td><details><summary>stack</summary><pre>${a.stack ?? ''}</pre></details></td></tr>`)}
-      </tbody></table>
       ${def ? html`<h2>Payload schema (${l.name})</h2><pre>${json(payloadJsonSchema(def))}</pre>` : ''}`;
     return sendPage(ctx, req, reply, { title: `Dead letter ${e.id}`, body });
   }
 
   app.get('/dead-letters/:queue/:id', async (req, reply) => {
     const { queue, id } = req.params as { queue: string; id: string };
-    const entry = await admin.getDeadLetter(id, sourceQueue(registry, queue));
+    const q = sourceQueue(registry, queue);
+    const entry = await admin.getDeadLetter(id, q);
+    const timeline = await admin.letterTimeline(id, q);
     const edited = (req.query as { edited?: string }).edited;
     return letterPage(
       req,
       reply,
       entry,
+      timeline,
       edited
         ? html`<div class="notice info" data-testid="edited">Payload saved; the edit is in the audit log.</div>`
         : undefined,
@@ -233,8 +340,22 @@ t.addEventListener('input',()=>{try{JSON.parse(t.value);o.textContent='';}catch(
     return reply.redirect(`${letterUrl(entry.letter.sourceQueue, id)}?edited=1`, 303);
   });
 
-  function reportPage(req: FastifyRequest, reply: FastifyReply, t: TargetInput, report: ReplayReport) {
+  function reportPage(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    t: TargetInput,
+    report: ReplayReport,
+    plans: Map<string, Timeline>,
+  ) {
     const wouldReplay = report.outcomes.filter((o) => o.status !== 'refused').length;
+    const steps = (o: ReplayReport['outcomes'][number]) => {
+      const tl = plans.get(`${o.queue}\u0000${o.id}`);
+      if (!tl) return o.status === 'would-replay' && plans.size ? html`<span class="muted">see the letter</span>` : '';
+      const r = tl.replay;
+      if (r.completesAtOnce) return html`completes at once (done)`;
+      if (r.freshLedger) return html`<span class="bp-tag redo">runs every step</span> (edited)`;
+      return html`${r.skips.length ? html`<span class="bp-tag skip">skips ${r.skips.length}</span> ` : ''}${r.resumesAt ? html`<span class="bp-tag redo">runs again from</span> <code>${r.resumesAt}</code>` : r.skips.length ? '' : html`<span class="bp-tag redo">runs every step</span>`}`;
+    };
     const body = html`<h1>${report.dryRun ? 'Dry run' : 'Replayed'}: ${describeTarget(t)}</h1>
       <p data-testid="summary">${report.dryRun ? html`<strong>${wouldReplay}</strong> would be replayed, <strong>${report.refused}</strong> would be refused (and stay).` : html`<strong>${report.replayed}</strong> replayed, <strong>${report.refused}</strong> refused (they stay).`}</p>
       ${
@@ -242,13 +363,14 @@ t.addEventListener('input',()=>{try{JSON.parse(t.value);o.textContent='';}catch(
           ? html`<form method="post" action="/dead-letters/replay">${csrfField(ctx, req)}${targetFields(t)}<input type="hidden" name="dryRun" value="false"><button type="submit" class="primary" data-action="replay">Replay ${wouldReplay} letter(s) now</button></form>`
           : ''
       }
-      <table data-testid="outcomes"><thead><tr><th>Letter</th><th>Job</th><th>Queue</th><th>Outcome</th><th>Why refused</th><th>New job</th></tr></thead><tbody>
+      <table data-testid="outcomes"><thead><tr><th>Letter</th><th>Job</th><th>Queue</th><th>Outcome</th><th>Why refused</th><th>New job</th>${report.dryRun ? html`<th>Steps on replay</th>` : ''}</tr></thead><tbody>
       ${report.outcomes.map(
         (
           o,
         ) => html`<tr data-status="${o.status}"><td>${o.queue ? html`<a href="${letterUrl(o.queue, o.id)}">${o.id}</a>` : o.id}</td><td>${o.name}</td><td>${o.queue}</td>
           <td class="${o.status === 'refused' ? 'err' : 'ok'}">${o.status}</td><td>${o.code ? html`<code>${o.code}</code> ${o.reason ?? ''}` : ''}</td>
-          <td>${o.newJobId && o.status === 'replayed' ? html`<a href="/jobs/${encodeURIComponent(o.queue)}/${encodeURIComponent(o.newJobId)}">${o.newJobId}</a>` : (o.newJobId ?? '')}</td></tr>`,
+          <td>${o.newJobId && o.status === 'replayed' ? html`<a href="/jobs/${encodeURIComponent(o.queue)}/${encodeURIComponent(o.newJobId)}">${o.newJobId}</a>` : (o.newJobId ?? '')}</td>
+          ${report.dryRun ? html`<td data-testid="replay-steps">${steps(o)}</td>` : ''}</tr>`,
       )}</tbody></table>
       <p><a href="/dead-letters">← Dead letters</a> · <a href="/audit">Audit log</a></p>`;
     return sendPage(ctx, req, reply, { title: report.dryRun ? 'Dry run' : 'Replayed', body });
@@ -260,7 +382,14 @@ t.addEventListener('input',()=>{try{JSON.parse(t.value);o.textContent='';}catch(
     // Without an explicit dryRun=false the form only shows what would happen.
     const dryRun = one(body.dryRun) !== 'false';
     const report = await admin.replay(toLetterTarget(registry, t), { actor: req.identity!.user, dryRun });
-    return reportPage(req, reply, t, report);
+    // Before the button is pressed: what each replay would skip and redo (for the first letters of a large group).
+    const plans = new Map<string, Timeline>();
+    if (dryRun) {
+      for (const o of report.outcomes.filter((x) => x.status === 'would-replay').slice(0, PLAN_LIMIT)) {
+        plans.set(`${o.queue}\u0000${o.id}`, await admin.letterTimeline(o.id, o.queue));
+      }
+    }
+    return reportPage(req, reply, t, report, plans);
   });
 
   app.post('/dead-letters/discard', async (req, reply) => {

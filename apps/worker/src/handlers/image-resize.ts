@@ -162,6 +162,7 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
         { unless: ['cancelled'] },
       );
       if (!finished) return { cancelled: true };
+      await ctx.progress(100);
       await records.clearError(p.uploadId);
       ctx.log.info({ uploadId: p.uploadId, variants: made.length }, 'upload.done');
       if (p.callbackUrl) {
