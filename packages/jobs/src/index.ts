@@ -17,6 +17,7 @@ export {
 } from './admin.ts';
 export type { AuditAction, AuditEntry, AuditLog } from './audit.ts';
 export type { BacklogOptions } from './backlog.ts';
+export { isCancelledJob } from './cancel.ts';
 export {
   type ConnectionRole,
   closeRedis,
