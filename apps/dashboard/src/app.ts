@@ -26,6 +26,7 @@ import { apiRoutes } from './routes/api.ts';
 import { auditAndSearchPages } from './routes/audit-search-pages.ts';
 import { deadLetterPages } from './routes/dead-letter-pages.ts';
 import { loginRoutes } from './routes/login.ts';
+import { scheduleAndCancelPages } from './routes/schedule-cancel-pages.ts';
 import { SessionStore } from './sessions.ts';
 import { parseUsers, UserDirectory } from './users.ts';
 
@@ -156,6 +157,7 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
   apiRoutes(app, ctx);
   deadLetterPages(app, ctx);
   auditAndSearchPages(app, ctx);
+  scheduleAndCancelPages(app, ctx);
   await registerBoards(app, ctx);
   return app;
 }
