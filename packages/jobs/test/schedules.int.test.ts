@@ -1,5 +1,5 @@
 import { waitFor } from '@bullpen/test-utils';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import {
   createJobAdmin,
@@ -9,6 +9,7 @@ import {
   defineJob,
   defineRegistry,
   defineSchedule,
+  type EventName,
   JobPayloadInvalidError,
   type Registry,
   schedulerIdFor,
@@ -80,9 +81,12 @@ describe('defineSchedule and the registry', () => {
     const withOptions = defineRegistry([report, cleanup], { events: [announce], schedules: [tick, sweep] });
     expect(withOptions.schedules.map((s) => s.name)).toEqual(['report.tick', 'store.sweep']);
     expect(Object.keys(withOptions.events)).toEqual(['report.ready']);
+    // The options form types its events as the array form does.
+    expectTypeOf<EventName<typeof withOptions>>().toEqualTypeOf<'report.ready'>();
     const arrayForm = defineRegistry([report, cleanup], [announce]);
     expect(Object.keys(arrayForm.events)).toEqual(['report.ready']);
     expect(arrayForm.schedules).toEqual([]);
+    expectTypeOf<EventName<typeof arrayForm>>().toEqualTypeOf<'report.ready'>();
     expect(() => defineRegistry([cleanup], { schedules: [tick] })).toThrow(/not in the registry/);
     expect(() => defineRegistry([report], { schedules: [tick, tick] })).toThrow(/defined twice/);
   });
