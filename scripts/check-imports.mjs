@@ -32,6 +32,7 @@ const MAY_IMPORT = {
   'packages/config': ['jobs'],
   'packages/storage': ['jobs'],
   'packages/uploads': ['jobs', 'storage'],
+  'packages/http': ['jobs', 'storage'],
   'packages/test-utils': [],
 };
 

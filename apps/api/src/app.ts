@@ -1,20 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { type ApiConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
+import { clientErrorHandler, describeError, errorBody, frameworkErrorHandler, logRequests } from '@bullpen/http';
 import {
-  BullpenError,
   closeRedis,
   createJobAdmin,
   createMetrics,
   createProducer,
   createRedisConnection,
-  isRedisUnavailable,
   type JobMetrics,
   loggerOptions,
-  QueueFullError,
-  QueueUnavailableError,
   type RedisClient,
 } from '@bullpen/jobs';
-import { createStorage, isStorageFull, type Storage } from '@bullpen/storage';
+import { createStorage, type Storage } from '@bullpen/storage';
 import { IdempotencyStore, registry, UploadRecords } from '@bullpen/uploads';
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
@@ -22,8 +19,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram } from 'prom-client';
-import { clientErrorHandler, frameworkErrorHandler } from './client-errors.ts';
-import { API_ERRORS, ApiError, errorBody, isApiErrorCode } from './errors.ts';
+import { ApiError, apiErrors } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './routes/page.ts';
 import { uploadRoutes } from './routes/uploads.ts';
@@ -59,7 +55,10 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     frameworkErrors: frameworkErrorHandler,
     // Fastify's own 503 while closing has its own body: the onRequest hook below answers instead.
     return503OnClosing: false,
+    // One line per request instead (logRequests).
+    disableRequestLogging: true,
   });
+  logRequests(app);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
 
@@ -119,20 +118,21 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const mapped = toApiError(err, req.routeOptions.url);
-    if (!mapped) {
-      req.log.error({ err }, 'request.failed');
-      return reply.code(500).send(errorBody('INTERNAL_ERROR', API_ERRORS.INTERNAL_ERROR.message, req.id));
-    }
-    if (mapped.statusCode >= 500) req.log.warn({ code: mapped.code, err }, 'request.refused');
+    const multipart =
+      err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE';
+    const d = describeError(
+      apiErrors,
+      multipart && req.routeOptions.url === '/uploads' ? new ApiError('UPLOAD_NOT_MULTIPART') : err,
+      req.id,
+    );
+    const { code, message } = d.body.error;
+    if (d.unexpected) req.log.error({ err }, 'request.failed');
+    else if (d.status >= 500) req.log.warn({ code, err }, 'request.refused');
     else {
-      const cause = mapped.cause instanceof Error ? mapped.cause.message.split('\n')[0]!.slice(0, 200) : undefined;
-      req.log.info({ code: mapped.code, reason: mapped.message, ...(cause ? { cause } : {}) }, 'request.rejected');
+      const cause = err.cause instanceof Error ? err.cause.message.split('\n')[0]!.slice(0, 200) : undefined;
+      req.log.info({ code, reason: message, ...(cause ? { cause } : {}) }, 'request.rejected');
     }
-    return reply
-      .code(mapped.statusCode)
-      .headers(mapped.headers)
-      .send(errorBody(mapped.code, mapped.message, req.id));
+    return reply.code(d.status).headers(d.headers).send(d.body);
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('NOT_FOUND', 'No such route', req.id)));
   // Requests that still arrive on open connections while the server drains.
@@ -198,37 +198,4 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     redisLost: () => ['reconnecting', 'close', 'end'].includes(redis.status),
   });
   return app;
-}
-
-/** Maps what a handler or Fastify threw to an answer; undefined for unknown errors (500). */
-function toApiError(err: FastifyError, route: string | undefined): ApiError | undefined {
-  if (err instanceof ApiError) return err;
-  if (err instanceof QueueFullError) {
-    return new ApiError('QUEUE_FULL', undefined, { 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) });
-  }
-  if (err instanceof QueueUnavailableError) return new ApiError('QUEUE_UNAVAILABLE', undefined, { 'retry-after': '5' });
-  // The staged or committed file did not fit: what was written is already removed (LocalStorage and acceptUpload).
-  if (isStorageFull(err)) return new ApiError('STORAGE_FULL', undefined, { 'retry-after': '60', connection: 'close' });
-  // Redis down, timed out, out of retries or refusing writes (OOM, READONLY...): retry later, never a 500.
-  if (isRedisUnavailable(err)) return new ApiError('REDIS_UNAVAILABLE', undefined, { 'retry-after': '5' });
-  if (err instanceof BullpenError && isApiErrorCode(err.code)) {
-    const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds;
-    return new ApiError(err.code, err.message, retryAfter ? { 'retry-after': String(retryAfter) } : {});
-  }
-  if (err.code === 'FST_ERR_VALIDATION') {
-    // A malformed id can name nothing: that is "not found", not "bad request".
-    if (err.validationContext === 'params') return new ApiError('NOT_FOUND');
-    // The validator's message names schema fields and rules only (see zod-schema.ts), never a value.
-    return new ApiError('REQUEST_INVALID', `${err.validationContext ?? 'request'}: ${err.message}`);
-  }
-  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
-    return route === '/uploads' ? new ApiError('UPLOAD_NOT_MULTIPART') : new ApiError('UNSUPPORTED_MEDIA_TYPE');
-  }
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('REQUEST_TOO_LARGE');
-  const status = err.statusCode ?? 500;
-  if (status === 404) return new ApiError('NOT_FOUND');
-  if (status === 405) return new ApiError('METHOD_NOT_ALLOWED');
-  // Fastify's own messages may quote the request (a Content-Type, a JSON body): the default message instead.
-  if (status >= 400 && status < 500) return new ApiError('REQUEST_INVALID');
-  return undefined;
 }

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type DashboardConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
+import { clientErrorHandler, frameworkErrorHandler, logRequests } from '@bullpen/http';
 import {
   closeRedis,
   createJobAdmin,
@@ -18,7 +19,7 @@ import { assetRoutes } from './assets.ts';
 import { installAuth } from './auth.ts';
 import { registerBoards } from './board.ts';
 import type { DashboardContext } from './context.ts';
-import { DashboardError, redisUnavailable } from './errors.ts';
+import { notFound, redisUnavailable } from './errors.ts';
 import { sendErrorPage } from './layout.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { describeError, isApiRequest } from './reply-error.ts';
@@ -58,7 +59,13 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
       : { logger: loggerOptions({ name: 'dashboard', level: config.LOG_LEVEL, format: logFormatFor(config) }) }),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
+    // Answers of Node's parser and of Fastify's router in the error shape (Fastify's own echo the request).
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
+    // One line per request instead (logRequests).
+    disableRequestLogging: true,
   }) as unknown as FastifyInstance;
+  logRequests(app);
 
   const admin = createJobAdmin(registry, { connection, prefix, metrics, logger: app.log as unknown as Logger });
   const ctx: DashboardContext = {
@@ -120,9 +127,7 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
     return reply.code(d.status).headers(d.headers).send(d.body);
   }
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
-  app.setNotFoundHandler((req, reply) =>
-    sendError(new DashboardError('NOT_FOUND', 404, `No route ${req.method} ${req.url.split('?')[0]}`), req, reply),
-  );
+  app.setNotFoundHandler((req, reply) => sendError(notFound('No such page'), req, reply));
 
   // Hooks first: every route registered below, Bull Board's included, is behind them.
   installAuth(app, ctx);

@@ -1,68 +1,38 @@
-import { BullpenError } from '@bullpen/jobs';
+import { defineErrors, HttpError } from '@bullpen/http';
 
-/** Stable error codes the dashboard answers with (public API: listed in the README). */
-export const DashboardErrorCode = {
-  AUTH_REQUIRED: 'AUTH_REQUIRED',
-  AUTH_INVALID_CREDENTIALS: 'AUTH_INVALID_CREDENTIALS',
-  AUTH_FORBIDDEN: 'AUTH_FORBIDDEN',
-  CSRF_INVALID: 'CSRF_INVALID',
-  LOGIN_RATE_LIMITED: 'LOGIN_RATE_LIMITED',
-  DASHBOARD_ACTION_DISABLED: 'DASHBOARD_ACTION_DISABLED',
-  REQUEST_INVALID: 'REQUEST_INVALID',
-  NOT_FOUND: 'NOT_FOUND',
-  REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
-  INTERNAL_ERROR: 'INTERNAL_ERROR',
-} as const;
-export type DashboardErrorCode = (typeof DashboardErrorCode)[keyof typeof DashboardErrorCode];
+/**
+ * Every error the dashboard answers with: the common codes of `@bullpen/http` and the dashboard's own, each
+ * with its HTTP status and default message (public API: listed in the README).
+ */
+export const dashboardErrors = defineErrors({
+  AUTH_REQUIRED: { status: 401, message: 'Log in first' },
+  AUTH_INVALID_CREDENTIALS: { status: 401, message: 'Unknown user or wrong password' },
+  AUTH_FORBIDDEN: { status: 403, message: 'This action needs the operator role' },
+  CSRF_INVALID: { status: 403, message: 'Missing or invalid CSRF token: reload the page and try again' },
+  LOGIN_RATE_LIMITED: { status: 429, message: 'Too many failed logins: try again later' },
+  DASHBOARD_ACTION_DISABLED: { status: 403, message: 'This action is disabled in the dashboard' },
+});
 
-/** An error the dashboard answers with on purpose: a code and an HTTP status. */
-export class DashboardError extends BullpenError {
-  constructor(
-    code: DashboardErrorCode,
-    readonly statusCode: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(code, message);
+export type DashboardErrorCode = Parameters<typeof dashboardErrors.error>[0];
+
+/** An error the dashboard answers with on purpose: a code of `dashboardErrors`, with its status. */
+export class DashboardError extends HttpError {
+  constructor(code: DashboardErrorCode, message?: string, headers: Record<string, string> = {}) {
+    const made = dashboardErrors.error(code, message, headers);
+    super(code, made.statusCode, made.message, made.headers);
   }
 }
 
-export const authRequired = () => new DashboardError('AUTH_REQUIRED', 401, 'Log in first');
-export const forbidden = (what = 'This action needs the operator role') =>
-  new DashboardError('AUTH_FORBIDDEN', 403, what);
-export const csrfInvalid = () =>
-  new DashboardError('CSRF_INVALID', 403, 'Missing or invalid CSRF token: reload the page and try again');
-export const invalidCredentials = () =>
-  new DashboardError('AUTH_INVALID_CREDENTIALS', 401, 'Unknown user or wrong password');
+export const authRequired = () => new DashboardError('AUTH_REQUIRED');
+export const forbidden = (what?: string) => new DashboardError('AUTH_FORBIDDEN', what);
+export const csrfInvalid = () => new DashboardError('CSRF_INVALID');
+export const invalidCredentials = () => new DashboardError('AUTH_INVALID_CREDENTIALS');
 export const loginRateLimited = (retryAfterSeconds: number) =>
-  new DashboardError('LOGIN_RATE_LIMITED', 429, `Too many failed logins: try again in ${retryAfterSeconds} s`, {
+  new DashboardError('LOGIN_RATE_LIMITED', `Too many failed logins: try again in ${retryAfterSeconds} s`, {
     'retry-after': String(retryAfterSeconds),
   });
 export const actionDisabled = (what: string) =>
-  new DashboardError('DASHBOARD_ACTION_DISABLED', 403, `${what} is disabled in the dashboard`);
-export const requestInvalid = (message: string) => new DashboardError('REQUEST_INVALID', 400, message);
-/** Seconds a client is told to wait when Redis cannot serve. */
-export const REDIS_RETRY_AFTER_SECONDS = 5;
-export const redisUnavailable = () =>
-  new DashboardError(
-    'REDIS_UNAVAILABLE',
-    503,
-    'Redis is unavailable (down, unreachable or out of memory): nothing was changed; try again shortly',
-    { 'retry-after': String(REDIS_RETRY_AFTER_SECONDS) },
-  );
-
-/** The HTTP status for a framework error code. */
-export function statusForCode(code: string): number {
-  switch (code) {
-    case 'JOB_PAYLOAD_INVALID':
-      return 400;
-    case 'DEAD_LETTER_NOT_FOUND':
-    case 'JOB_UNKNOWN':
-    case 'NOT_FOUND':
-      return 404;
-    case 'QUEUE_UNAVAILABLE':
-      return 503;
-    default:
-      return 500;
-  }
-}
+  new DashboardError('DASHBOARD_ACTION_DISABLED', `${what} is disabled in the dashboard`);
+export const requestInvalid = (message: string) => new DashboardError('REQUEST_INVALID', message);
+export const notFound = (what = 'Not found') => new DashboardError('NOT_FOUND', what);
+export const redisUnavailable = () => new DashboardError('REDIS_UNAVAILABLE');

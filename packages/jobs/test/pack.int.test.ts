@@ -15,6 +15,7 @@ const pkgDir = path.resolve(import.meta.dirname, '..');
 const repo = path.resolve(pkgDir, '../..');
 const example = path.join(repo, 'examples/email');
 const guide = path.join(repo, 'docs/framework.md');
+const readme = path.join(repo, 'README.md');
 /** tsc runs and child processes, on a machine busy with the rest of the suite. */
 const STEP_TIMEOUT = 300_000;
 
@@ -63,10 +64,17 @@ function catalog(): Record<string, string> {
 }
 
 /** Every ```ts block of the guide as a file: `// file: name.ts` on its first line names it, else snippet-N.ts. */
+/** Every ```ts block of the guide and of the README, as files (a block may name its own: `// file: x.ts`). */
 function guideSnippets(): { name: string; code: string }[] {
-  if (!existsSync(guide)) return [];
-  const blocks = [...readFileSync(guide, 'utf8').matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
-  return blocks.map((code, i) => ({ name: /^\/\/ file: (\S+\.ts)/.exec(code)?.[1] ?? `snippet-${i + 1}.ts`, code }));
+  return [guide, readme].flatMap((doc) => {
+    if (!existsSync(doc)) return [];
+    const blocks = [...readFileSync(doc, 'utf8').matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+    const stem = path.basename(doc, '.md').toLowerCase();
+    return blocks.map((code, i) => ({
+      name: /^\/\/ file: (\S+\.ts)/.exec(code)?.[1] ?? `${stem}-snippet-${i + 1}.ts`,
+      code,
+    }));
+  });
 }
 
 describe('pack (slow: npm install from the registry): @bullpen/jobs from its tarball, as a stranger uses it', () => {
@@ -199,7 +207,7 @@ describe('pack (slow: npm install from the registry): @bullpen/jobs from its tar
         }),
       );
       const checked = await run('npx', ['tsc', '-p', 'guide'], { cwd: project });
-      expect(checked.stdout, 'every ```ts block of docs/framework.md compiles').toBe('');
+      expect(checked.stdout, 'every ```ts block of docs/framework.md and README.md compiles').toBe('');
       expect(checked.code).toBe(0);
     },
     STEP_TIMEOUT,

@@ -1,7 +1,7 @@
 import { type Envelope, isCancelledJob, isDeadLetterQueue, type JobDefinition } from '@bullpen/jobs';
 import type { FastifyInstance } from 'fastify';
 import { BOARD_PATH, boardPathFor, type DashboardContext } from '../context.ts';
-import { DashboardError } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import { html, json } from '../html.ts';
 import { payloadJsonSchema } from '../job-schema.ts';
 import { csrfField, fmtTime, sendPage } from '../layout.ts';
@@ -58,10 +58,9 @@ export function auditAndSearchPages(app: FastifyInstance, ctx: DashboardContext)
   // A job's data next to its schema: Bull Board shows the raw data but not what it should look like.
   app.get('/jobs/:queue/:id', async (req, reply) => {
     const { queue, id } = req.params as { queue: string; id: string };
-    if (!registry.queues.includes(queue) || isDeadLetterQueue(queue))
-      throw new DashboardError('NOT_FOUND', 404, `unknown queue "${queue}"`);
+    if (!registry.queues.includes(queue) || isDeadLetterQueue(queue)) throw notFound('No such queue');
     const job = await admin.queues.get(queue).getJob(id);
-    if (!job) throw new DashboardError('NOT_FOUND', 404, `no job "${id}" in ${queue}`);
+    if (!job) throw notFound('No such job in this queue');
     const data = (job.data ?? {}) as Partial<Envelope>;
     const def = jobs[job.name];
     const bullState = await job.getState();
