@@ -64,7 +64,7 @@ export function scheduleAndCancelPages(app: FastifyInstance, ctx: DashboardConte
   app.post('/jobs/:queue/:id/cancel', async (req, reply) => {
     const { queue, id } = req.params as { queue: string; id: string };
     if (!registry.queues.includes(queue) || isDeadLetterQueue(queue)) {
-      throw new DashboardError('NOT_FOUND', 404, `unknown queue "${queue}"`);
+      throw new DashboardError('NOT_FOUND', `unknown queue "${queue}"`);
     }
     const report = await admin.cancel([id], { actor: actor(req), queue, waitMs: CANCEL_WAIT_MS });
     const o = report.outcomes[0]!;
