@@ -1,29 +1,38 @@
 import path from 'node:path';
-import { spawnNode, type TsProcess } from '@bullpen/test-utils';
+import { spawnNode, spawnTs, type TsProcess } from '@bullpen/test-utils';
 import { sleep } from './proc.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** The API as it runs in production: its compiled entry point as one process (`node apps/api/dist/main.js`). */
-export function spawnApi(env: Record<string, string>): TsProcess {
-  return spawnNode([path.join(ROOT, 'apps/api/dist/main.js')], {
-    cwd: path.join(ROOT, 'apps/api'),
-    env: { NODE_ENV: 'production', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
-  });
+/**
+ * How an app runs: `built` is production's `node dist/main.js` (benchmarks, after `pnpm build`); otherwise its
+ * TypeScript source (the chaos suite, which runs without a build).
+ */
+export interface AppRun {
+  built?: boolean;
 }
 
-/** The worker as it runs in production: `node apps/worker/dist/main.js`, one process. */
-export function spawnWorkerApp(env: Record<string, string>): TsProcess {
-  return spawnNode([path.join(ROOT, 'apps/worker/dist/main.js')], {
-    cwd: path.join(ROOT, 'apps/worker'),
-    env: {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      LOG_FORMAT: 'json',
-      WORKER_HTTP_PORT: '0',
-      WEBHOOK_SECRET: 'bench-secret-0123456789abcdef',
-      ...env,
-    },
+function spawnApp(app: string, run: AppRun, env: Record<string, string>): TsProcess {
+  const cwd = path.join(ROOT, 'apps', app);
+  return run.built
+    ? spawnNode([path.join(cwd, 'dist/main.js')], { cwd, env })
+    : spawnTs(path.join(cwd, 'src/main.ts'), { cwd, env });
+}
+
+/** The API as one process. */
+export function spawnApi(env: Record<string, string>, run: AppRun = {}): TsProcess {
+  return spawnApp('api', run, { NODE_ENV: 'production', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env });
+}
+
+/** The worker as one process. */
+export function spawnWorkerApp(env: Record<string, string>, run: AppRun = {}): TsProcess {
+  return spawnApp('worker', run, {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+    WORKER_HTTP_PORT: '0',
+    WEBHOOK_SECRET: 'bench-secret-0123456789abcdef',
+    ...env,
   });
 }
 

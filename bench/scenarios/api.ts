@@ -64,13 +64,16 @@ export async function apiBench(ctx: BenchContext): Promise<Section> {
   const procs: TsProcess[] = [];
   try {
     const bPort = await freePort();
-    const bullpen = spawnApi({
-      REDIS_URL: ctx.redis.url,
-      BULLPEN_PREFIX: 'api-b',
-      STORAGE_DIR: dirs.bullpen,
-      API_PORT: String(bPort),
-      QUEUE_MAX_BACKLOG: '100000000',
-    });
+    const bullpen = spawnApi(
+      {
+        REDIS_URL: ctx.redis.url,
+        BULLPEN_PREFIX: 'api-b',
+        STORAGE_DIR: dirs.bullpen,
+        API_PORT: String(bPort),
+        QUEUE_MAX_BACKLOG: '100000000',
+      },
+      { built: true },
+    );
     procs.push(bullpen);
     const raw = spawnTs(path.join(import.meta.dirname, 'raw-upload-server.ts'), {
       source: false,

@@ -75,13 +75,16 @@ async function apiBurstRss(ctx: BenchContext, seconds: number) {
   const prefix = freshPrefix('memapi');
   const dir = mkdtempSync(path.join(tmpdir(), 'bullpen-bench-mem-'));
   const port = await freePort();
-  const api = spawnApi({
-    REDIS_URL: ctx.redis.url,
-    BULLPEN_PREFIX: prefix,
-    STORAGE_DIR: dir,
-    API_PORT: String(port),
-    QUEUE_MAX_BACKLOG: '100',
-  });
+  const api = spawnApi(
+    {
+      REDIS_URL: ctx.redis.url,
+      BULLPEN_PREFIX: prefix,
+      STORAGE_DIR: dir,
+      API_PORT: String(port),
+      QUEUE_MAX_BACKLOG: '100',
+    },
+    { built: true },
+  );
   const fillConn = createRedisConnection(ctx.redis.url, 'producer');
   const images = new Queue('images', { connection: fillConn, prefix });
   try {

@@ -21,7 +21,7 @@ interface Measure {
   commandsPerJob: Record<string, number>;
 }
 
-type Side = 'bullpen' | 'raw' | 'raw-bullpen-opts';
+type Side = 'bullpen' | 'raw' | 'raw-bullpen-opts' | 'raw-count-retention';
 
 /** The job options Bullpen's producer writes for `bench.noop`: the same policy for the raw side. */
 const BULLPEN_OPTS = jobOptions(benchNoop);
@@ -42,7 +42,12 @@ async function fill(ctx: BenchContext, side: Side, prefix: string, n: number) {
       const q = new Queue('bench', { connection: conn, prefix });
       for (let i = 0; i < n; i += 1000) {
         const len = Math.min(1000, n - i);
-        const opts = side === 'raw-bullpen-opts' ? BULLPEN_OPTS : undefined;
+        const opts =
+          side === 'raw-bullpen-opts'
+            ? BULLPEN_OPTS
+            : side === 'raw-count-retention'
+              ? { ...BULLPEN_OPTS, removeOnComplete: { count: 1000 } }
+              : undefined;
         await q.addBulk(Array.from({ length: len }, (_, k) => ({ name: 'bench.noop', data: { n: i + k }, opts })));
       }
       await q.close();
@@ -104,7 +109,7 @@ export async function noopBench(ctx: BenchContext): Promise<Section> {
   const commands: Record<string, unknown> = {};
   let ceiling: { jobsPerS: number; redisCpuUsPerJob: number } | undefined;
   for (const c of levels) {
-    const m: Record<Side, Measure[]> = { bullpen: [], 'raw-bullpen-opts': [], raw: [] };
+    const m: Record<Side, Measure[]> = { bullpen: [], 'raw-bullpen-opts': [], raw: [], 'raw-count-retention': [] };
     for (let rep = 0; rep < ctx.reps; rep++) {
       for (const side of ['bullpen', 'raw-bullpen-opts', 'raw'] as Side[]) {
         m[side].push(await drainNoop(ctx, side, c, jobsAt(c)));
@@ -150,6 +155,30 @@ export async function noopBench(ctx: BenchContext): Promise<Section> {
       ceiling = { jobsPerS: median(perS('raw')), redisCpuUsPerJob: median(cpu('raw')) };
     }
   }
+  // Retention policy: completed jobs kept by age (Bullpen's default, one ZREVRANGEBYSCORE per finish) against a
+  // count cap (a ZREMRANGEBYRANK), both on raw BullMQ, so only the policy differs.
+  const byAge: Measure[] = [];
+  const byCount: Measure[] = [];
+  for (let rep = 0; rep < ctx.reps; rep++) {
+    byAge.push(await drainNoop(ctx, 'raw-bullpen-opts', 10, jobsAt(10)));
+    byCount.push(await drainNoop(ctx, 'raw-count-retention', 10, jobsAt(10)));
+  }
+  rows.push(
+    row(
+      'raw BullMQ c 10, completed kept by count (1000) vs by age (1 day): the retention policy alone',
+      'jobs/s',
+      byCount.map((x) => x.perS),
+      byAge.map((x) => x.perS),
+    ),
+    row(
+      'Redis CPU per job, same',
+      'µs',
+      byCount.map((x) => x.redisCpuUsPerJob),
+      byAge.map((x) => x.redisCpuUsPerJob),
+      undefined,
+      1,
+    ),
+  );
   return {
     id: 'noop',
     title: '1. No-op job throughput (worker)',

@@ -26,15 +26,18 @@ async function throughput(
   try {
     for (let i = 0; i < processes; i++) {
       procs.push(
-        spawnWorkerApp({
-          REDIS_URL: ctx.redis.url,
-          BULLPEN_PREFIX: prefix,
-          STORAGE_DIR: dir,
-          WORKER_CONCURRENCY: String(cfg.concurrency),
-          SHARP_CONCURRENCY: String(cfg.sharpThreads),
-          WORKER_QUEUES: 'images',
-          LOG_LEVEL: 'info',
-        }),
+        spawnWorkerApp(
+          {
+            REDIS_URL: ctx.redis.url,
+            BULLPEN_PREFIX: prefix,
+            STORAGE_DIR: dir,
+            WORKER_CONCURRENCY: String(cfg.concurrency),
+            SHARP_CONCURRENCY: String(cfg.sharpThreads),
+            WORKER_QUEUES: 'images',
+            LOG_LEVEL: 'info',
+          },
+          { built: true },
+        ),
       );
     }
     await Promise.all(procs.map((p) => p.waitForOutput(/worker\.started/, 30_000)));
