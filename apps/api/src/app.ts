@@ -4,6 +4,7 @@ import { clientErrorHandler, describeError, errorBody, frameworkErrorHandler, lo
 import {
   closeRedis,
   createAlerts,
+  createJobAdmin,
   createMetrics,
   createProducer,
   createRedisConnection,
@@ -93,6 +94,8 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     metrics,
   });
   for (const q of registry.queues) metrics.watchQueues([producer.queue(q), producer.queues.dead(q)]);
+  // DELETE /uploads/:id cancels the upload's job wherever it is (and audits it).
+  const admin = createJobAdmin(registry, { connection: redis, prefix: config.BULLPEN_PREFIX });
   const records = new UploadRecords(redis, config.BULLPEN_PREFIX);
   const idempotency = new IdempotencyStore(
     redis,
@@ -113,6 +116,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     clearInterval(sweeping);
     await alerts.close();
     await producer.close();
+    await admin.close();
     if (ownsRedis) await closeRedis(redis);
   });
 
@@ -198,6 +202,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
     storage,
     records,
     producer,
+    admin,
     idempotency,
     maxBytes: config.UPLOAD_MAX_BYTES,
     transfer: {

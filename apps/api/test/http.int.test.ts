@@ -63,7 +63,8 @@ describe('page, operations and documentation', () => {
       enum: ['queued'],
     });
     const status = doc.paths['/uploads/{id}'].get.responses['200'].content['application/json'].schema;
-    expect(status.properties.status.enum).toEqual(['queued', 'processing', 'done', 'failed', 'dead']);
+    expect(status.properties.status.enum).toEqual(['queued', 'processing', 'done', 'failed', 'dead', 'cancelled']);
+    expect(doc.paths['/uploads/{id}'].delete.summary).toMatch(/Cancel an upload/);
     const docs = await app.inject({ method: 'GET', url: '/docs' });
     expect([200, 302]).toContain(docs.statusCode);
   });

@@ -29,6 +29,7 @@ import { apiRoutes } from './routes/api.ts';
 import { auditAndSearchPages } from './routes/audit-search-pages.ts';
 import { deadLetterPages } from './routes/dead-letter-pages.ts';
 import { loginRoutes } from './routes/login.ts';
+import { scheduleAndCancelPages } from './routes/schedule-cancel-pages.ts';
 import { SessionStore } from './sessions.ts';
 import { parseUsers, UserDirectory } from './users.ts';
 import { APP_VERSION } from './version.ts';
@@ -187,6 +188,7 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
   apiRoutes(app, ctx);
   deadLetterPages(app, ctx);
   auditAndSearchPages(app, ctx);
+  scheduleAndCancelPages(app, ctx);
   await registerBoards(app, ctx);
   return app;
 }

@@ -18,6 +18,7 @@ function section(path: string): string | undefined {
   if (path.startsWith('/dead-letters')) return 'dead-letters';
   if (path.startsWith('/audit')) return 'audit';
   if (path.startsWith('/search')) return 'search';
+  if (path.startsWith('/schedules')) return 'schedules';
   return undefined;
 }
 
@@ -34,7 +35,7 @@ export function bar(ctx: DashboardContext, req: FastifyRequest, opts: { fixed?: 
     <a class="bp-brand" href="${id ? boardPathFor(id) : '/login'}"><img src="${ICON_URL}" alt="">Bullpen</a>
     ${
       id
-        ? html`<nav aria-label="Bullpen">${link('queues', boardPathFor(id), 'Queues')}${link('dead-letters', '/dead-letters', 'Dead letters')}${link('audit', '/audit', 'Audit log')}${link('search', '/search', 'Search')}</nav>
+        ? html`<nav aria-label="Bullpen">${link('queues', boardPathFor(id), 'Queues')}${link('dead-letters', '/dead-letters', 'Dead letters')}${link('audit', '/audit', 'Audit log')}${link('schedules', '/schedules', 'Schedules')}${link('search', '/search', 'Search')}</nav>
     <span class="bp-who" data-testid="who"><strong>${id.user}</strong> · ${id.role}${id.via === 'auth-disabled' ? ' (auth off)' : ''}</span>
     ${id.via === 'session' ? html`<form method="post" action="/logout">${csrfField(ctx, req)}<button type="submit" data-action="logout">Log out</button></form>` : ''}`
         : ''

@@ -19,7 +19,7 @@ import { createStorage, type Storage } from '@bullpen/storage';
 import { type AppRegistry, registry, UploadRecords, uploadIdOf } from '@bullpen/uploads';
 import { collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
-import { imageResizeDeadLetter, imageResizeHandler } from './handlers/image-resize.ts';
+import { imageResizeCancelled, imageResizeDeadLetter, imageResizeHandler } from './handlers/image-resize.ts';
 import { webhookDeadLetter, webhookDeliverHandler } from './handlers/webhook-deliver.ts';
 import { type OpsServer, startOpsServer } from './http-server.ts';
 import { APP_VERSION } from './version.ts';
@@ -113,6 +113,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
           },
         }),
         onDeadLetter: imageResizeDeadLetter({ records, producer }),
+        onCancel: imageResizeCancelled({ records }),
       },
       'webhook.deliver': {
         handle: webhookDeliverHandler({

@@ -1,6 +1,7 @@
 import type { Telemetry } from 'bullmq';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit.ts';
+import { type CancelOutcome, type CancelReport, cancelJob } from './cancel.ts';
 import type { RedisClient } from './connection.ts';
 import {
   type DeadLetter,
@@ -24,11 +25,15 @@ import { letterIdFor } from './keys.ts';
 import { Ledger } from './ledger.ts';
 import { type LetterTimeline, letterTimeline } from './letter-timeline.ts';
 import type { JobMetrics } from './metrics.ts';
+import { versionMeta } from './payload-versions.ts';
 import { QueueSet } from './queues.ts';
 import { Replayer, type ReplayOutcome, type ReplayReport, replayAudit } from './replay.ts';
+import { listSchedules, type ScheduleInfo } from './schedule-sync.ts';
 
+export type { CancelledJob, CancelOutcome, CancelReport, CancelStatus } from './cancel.ts';
 export type { FoundJob } from './find-jobs.ts';
 export type { ReplayOutcome, ReplayReport } from './replay.ts';
+export type { ScheduleInfo } from './schedule-sync.ts';
 
 /** Which letters: by id (optionally in one queue), or by filter. */
 export type LetterTarget = { ids: string[]; queue?: string } | LetterFilter;
@@ -36,6 +41,16 @@ export type LetterTarget = { ids: string[]; queue?: string } | LetterFilter;
 export interface ActionOptions {
   /** Who asked: recorded in the audit log. */
   actor: string;
+}
+
+export interface CancelOptions extends ActionOptions {
+  /** The queue the ids are in. Default: each id is looked for in every queue (an id in several is `ambiguous`). */
+  queue?: string;
+  /**
+   * How long to wait for a signalled job to stop, in ms, so the outcome's `state` is final (`cancelled`, or
+   * `completed` when it finished first). Default 0: report at once (`state: 'active'`).
+   */
+  waitMs?: number;
 }
 
 export interface JobAdminOptions {
@@ -60,6 +75,14 @@ export interface JobAdmin {
   editDeadLetter(id: string, payload: unknown, opts: ActionOptions & { queue?: string }): Promise<DeadLetterEntry>;
   /** Finds jobs and letters by job id or idempotency key, across every queue. */
   findJobs(term: string): Promise<FoundJob[]>;
+  /**
+   * Cancels jobs by id, wherever they are: a waiting, delayed or prioritized one is removed; a running one is
+   * aborted in whichever worker process runs it (its `ctx.signal` fires, it fails with `JOB_CANCELLED`, is not
+   * retried and not dead-lettered). Reports per id what happened, and writes the audit entry (`cancel`).
+   */
+  cancel(ids: readonly string[], opts: CancelOptions): Promise<CancelReport>;
+  /** The registry's schedules and the job schedulers Bullpen made in Redis, with their next run times. */
+  listSchedules(): Promise<ScheduleInfo[]>;
   /** A letter's step timeline from its ledger, and what a replay would skip and redo. */
   letterTimeline(id: string, queue?: string): Promise<LetterTimeline>;
   close(): Promise<void>;
@@ -192,8 +215,11 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
       }
       const checked = { payload: parsed.data };
       const at = new Date().toISOString();
+      // The edit is checked against today's schema: it is today's version from now on.
+      const { v: _v, ...meta } = entry.letter.meta;
       const letter: DeadLetter = {
         ...entry.letter,
+        meta: { ...meta, ...versionMeta(def) },
         payload: checked.payload,
         edits: [...(entry.letter.edits ?? []), { actor: opts.actor, at }],
       };
@@ -205,6 +231,27 @@ export function createJobAdmin<R extends Registry>(registry: R, options: JobAdmi
     },
 
     findJobs: (term) => findJobs(registry, queues, term),
+
+    async cancel(ids, opts) {
+      const deps = { queues, client: options.connection, prefix: options.prefix, queueNames: registry.queues };
+      if (opts.queue !== undefined && !registry.queues.includes(opts.queue)) throw new JobUnknownError(opts.queue);
+      const outcomes: CancelOutcome[] = [];
+      for (const id of ids) outcomes.push(await cancelJob(deps, id, opts));
+      const cancelled = outcomes.filter((o) => o.status === 'removed' || o.status === 'signalled').length;
+      const queuesTouched = new Set(outcomes.flatMap((o) => (o.queue ? [o.queue] : [])));
+      await audit.append({
+        actor: opts.actor,
+        action: 'cancel',
+        ...(queuesTouched.size === 1 ? { queue: [...queuesTouched][0]! } : {}),
+        ids: [...ids],
+        outcome: cancelled === outcomes.length ? 'ok' : cancelled === 0 ? 'refused' : 'partial',
+        detail: { outcomes },
+      });
+      options.logger?.info({ actor: opts.actor, cancelled, ids: ids.length }, 'job.cancel_requested');
+      return { cancelled, outcomes };
+    },
+
+    listSchedules: () => listSchedules(registry, queues),
 
     async letterTimeline(id, queue) {
       const entry = await findLetter(id, queue);

@@ -1,7 +1,17 @@
 import type { RedisClient } from './connection.ts';
 import { frameworkKeys } from './keys.ts';
 
-export type AuditAction = 'replay' | 'discard' | 'edit' | 'retry' | 'clean' | 'pause' | 'resume' | 'promote' | 'remove';
+export type AuditAction =
+  | 'replay'
+  | 'discard'
+  | 'edit'
+  | 'retry'
+  | 'clean'
+  | 'pause'
+  | 'resume'
+  | 'promote'
+  | 'remove'
+  | 'cancel';
 
 export interface AuditEntry {
   /** Stream id, also a timestamp. */

@@ -1,4 +1,9 @@
 import type { z } from 'zod';
+import { checkDeduplicate, type Deduplicate } from './deduplicate.ts';
+import { checkKeyConcurrency } from './key-concurrency.ts';
+import { checkVersioning, type MigrationStep, type VersionInput } from './payload-versions.ts';
+import { checkRateLimit, type RateLimit, rateLimitsByQueue } from './rate-limit.ts';
+import type { ScheduleDefinition } from './schedules.ts';
 
 /** How long to wait between attempts. */
 export interface Backoff {
@@ -35,28 +40,60 @@ export interface JobDefinition<N extends string = string, Q extends string = str
   readonly keepCompletedSeconds: number;
   /** Failed jobs kept in the source queue: at most this many seconds. Default 7 days. */
   readonly keepFailedSeconds: number;
+  /**
+   * The payload schema's version. Bump it when the schema changes in a way queued payloads would no longer fit,
+   * with a `migrate` step from the previous version. Enqueued payloads carry it (`meta.v`, absent for 1).
+   * Default 1.
+   */
+  readonly version: number;
+  /**
+   * `migrate[n]` turns a version-n payload into version n + 1 (a step for every version below `version`); a queued
+   * job or dead letter of an older version is migrated step by step before it is parsed. Default: none.
+   */
+  readonly migrate?: Readonly<Record<number, MigrationStep>>;
+  /** At most `max` jobs of this queue start per `durationMs`, across every worker. Default: no limit. */
+  readonly rateLimit?: RateLimit;
+  /**
+   * Per-key concurrency: at most `maxPerKey` jobs with the same key (derived from the payload) run at once, across
+   * every worker; a job at its key's cap goes back to the delayed set without spending an attempt. Default: none.
+   */
+  readonly concurrencyKey?: (payload: z.output<S>) => string;
+  /** Jobs of one `concurrencyKey` running at once. Default 1 (with a `concurrencyKey`). */
+  readonly maxPerKey?: number;
+  /** A throttle or debounce window on a key from the payload (keyless jobs only). Default: none. */
+  readonly deduplicate?: Deduplicate<z.output<S>>;
 }
 
 export type JobDefinitionInput<N extends string, Q extends string, S extends z.ZodType> = Pick<
   JobDefinition<N, Q, S>,
   'name' | 'queue' | 'payload'
 > &
-  Partial<Omit<JobDefinition<N, Q, S>, 'name' | 'queue' | 'payload' | 'kind'>>;
+  Partial<Omit<JobDefinition<N, Q, S>, 'name' | 'queue' | 'payload' | 'kind' | 'version' | 'migrate'>>;
 
 const NAME = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
 const QUEUE = /^[a-z][a-z0-9_-]*$/;
 
 /** Names a job once: everything else (producer types, worker wiring, dashboard, metrics) derives from it. */
-export function defineJob<const N extends string, const Q extends string, S extends z.ZodType>(
-  input: JobDefinitionInput<N, Q, S>,
-): JobDefinition<N, Q, S> {
-  if (!NAME.test(input.name)) throw new TypeError(`job name "${input.name}" must look like area.verb (a-z, 0-9, _ -)`);
+export function defineJob<
+  const N extends string,
+  const Q extends string,
+  S extends z.ZodType,
+  const V extends number = 1,
+>(input: JobDefinitionInput<N, Q, S> & VersionInput<V, S>): JobDefinition<N, Q, S> {
+  const { name } = input;
+  if (!NAME.test(name)) throw new TypeError(`job name "${name}" must look like area.verb (a-z, 0-9, _ -)`);
   if (!QUEUE.test(input.queue)) throw new TypeError(`queue name "${input.queue}" must be lower-case a-z, 0-9, _ -`);
   const attempts = input.attempts ?? 3;
-  if (!Number.isInteger(attempts) || attempts < 1) throw new TypeError(`${input.name}: attempts must be >= 1`);
+  if (!Number.isInteger(attempts) || attempts < 1) throw new TypeError(`${name}: attempts must be >= 1`);
+  const version = input.version ?? 1;
+  checkVersioning(name, version, input.migrate);
+  checkRateLimit(name, input.rateLimit);
+  checkKeyConcurrency(name, input.concurrencyKey, input.maxPerKey);
+  checkDeduplicate(name, input.deduplicate as Deduplicate<never> | undefined, input.idempotencyKey !== undefined);
   return Object.freeze({
     kind: 'job' as const,
     attempts,
+    version,
     backoff: { type: 'exponential' as const, delay: 1000 },
     timeoutMs: 60_000,
     deadLetter: true,
@@ -99,20 +136,40 @@ export function defineEvent<const N extends string, S extends z.ZodType>(input: 
   return Object.freeze({ ...input, kind: 'event' as const, subscribers });
 }
 
-/** Every job and event of an application, indexed by name. Build one with `defineRegistry`. */
+/** Every job, event and schedule of an application, indexed by name. Build one with `defineRegistry`. */
 export interface Registry<J extends JobDefinition = JobDefinition, E extends EventDefinition = EventDefinition> {
   readonly jobs: { readonly [K in J['name']]: Extract<J, { name: K }> };
   readonly events: { readonly [K in E['name']]: Extract<E, { name: K }> };
+  /** The recurring jobs, in the order given. */
+  readonly schedules: readonly ScheduleDefinition[];
   /** Every queue that some job runs on, sorted. */
   readonly queues: readonly J['queue'][];
   /** The jobs of one queue. */
   jobsOf(queue: string): JobDefinition[];
+  /** The queue's rate limit (its jobs agree on it), if it has one. */
+  rateLimitOf(queue: string): RateLimit | undefined;
 }
 
+/** What a registry holds besides its jobs. */
+export interface RegistryOptions<E extends readonly EventDefinition[] = readonly EventDefinition[]> {
+  /** Fan-out events; their subscribers must be jobs of the registry. Default none. */
+  events?: E;
+  /** Recurring jobs; their jobs must be in the registry. Default none. */
+  schedules?: readonly ScheduleDefinition[];
+}
+
+/**
+ * The registry: `defineRegistry(jobs, { events, schedules })`, or `defineRegistry(jobs, events)`. Checks that names
+ * are unique, that events and schedules name jobs of the registry, and that jobs sharing a queue agree on its
+ * `rateLimit`.
+ */
 export function defineRegistry<
   const J extends readonly JobDefinition[],
   const E extends readonly EventDefinition[] = [],
->(jobs: J, events?: E): Registry<J[number], E[number]> {
+>(jobs: J, options?: E | RegistryOptions<E>): Registry<J[number], E[number]> {
+  const { events, schedules = [] } = Array.isArray(options)
+    ? { events: options as E }
+    : ((options ?? {}) as RegistryOptions<E>);
   const jobMap: Record<string, JobDefinition> = {};
   for (const j of jobs) {
     if (jobMap[j.name]) throw new TypeError(`job "${j.name}" is defined twice`);
@@ -128,12 +185,23 @@ export function defineRegistry<
     }
     eventMap[e.name] = e;
   }
+  const scheduleNames = new Set<string>();
+  for (const s of schedules) {
+    if (scheduleNames.has(s.name)) throw new TypeError(`schedule "${s.name}" is defined twice`);
+    scheduleNames.add(s.name);
+    if (jobMap[s.job.name] !== s.job) {
+      throw new TypeError(`schedule "${s.name}" runs "${s.job.name}", which is not in the registry`);
+    }
+  }
+  const rateLimits = rateLimitsByQueue(jobs);
   const queues = [...new Set(jobs.map((j) => j.queue))].sort();
   return Object.freeze({
     jobs: Object.freeze(jobMap),
     events: Object.freeze(eventMap),
+    schedules: Object.freeze([...schedules]),
     queues,
     jobsOf: (queue: string) => jobs.filter((j) => j.queue === queue),
+    rateLimitOf: (queue: string) => rateLimits.get(queue),
   }) as unknown as Registry<J[number], E[number]>;
 }
 

@@ -1,6 +1,7 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import type { BacklogGuard } from './backlog.ts';
 import type { RedisClient } from './connection.ts';
+import { deduplicationFor } from './deduplicate.ts';
 import type { JobDefinition } from './define.ts';
 import type { Envelope, JobMeta } from './envelope.ts';
 import {
@@ -16,9 +17,12 @@ import type { JobMetrics } from './metrics.ts';
 import type { QueueSet } from './queues.ts';
 
 export interface EnqueueOptions {
-  /** Run no earlier than this many ms from now. */
+  /** Run no earlier than this many ms from now (a non-negative integer). Default 0: at once. */
   delay?: number;
-  /** 1 (highest) to 2,097,152; lower runs first. Unset: FIFO. */
+  /**
+   * 1 (highest) to 2,097,151; lower runs first, FIFO among equals. Unset (the default): FIFO, and before every
+   * prioritized job of the queue (BullMQ takes its wait list first).
+   */
   priority?: number;
   /** Overrides the key the job definition derives from the payload. */
   idempotencyKey?: string;
@@ -48,6 +52,8 @@ export interface PreparedJob {
   jobId?: string;
   /** Whether to ask Redis if the id existed (keyed work not claimed `newKey`). */
   checkExisting: boolean;
+  /** The deduplication id of a keyless job with a `deduplicate` window. */
+  dedupId?: string;
   data: Envelope;
   opts: JobsOptions;
 }
@@ -59,6 +65,19 @@ export interface EnqueuerDeps {
   client: RedisClient;
   prefix: string;
   metrics?: JobMetrics | undefined;
+}
+
+const PRIORITY_MAX = 2 ** 21 - 1;
+
+/** Refuses a delay or priority BullMQ would refuse (or misread) before anything is sent. */
+function checkEnqueueOptions(name: string, opts: EnqueueOptions): void {
+  const { delay, priority } = opts;
+  if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) {
+    throw new RangeError(`${name}: delay must be a non-negative integer of ms, not ${delay}`);
+  }
+  if (priority !== undefined && !(Number.isInteger(priority) && priority >= 1 && priority <= PRIORITY_MAX)) {
+    throw new RangeError(`${name}: priority must be an integer from 1 to ${PRIORITY_MAX}, not ${priority}`);
+  }
 }
 
 /**
@@ -79,6 +98,7 @@ export class Enqueuer {
   prepare(name: string, payload: unknown, opts: EnqueueOptions = {}, extraMeta: JobMeta = {}): PreparedJob {
     const def = this.deps.jobs[name];
     if (!def) throw new JobUnknownError(name);
+    if (opts.delay !== undefined || opts.priority !== undefined) checkEnqueueOptions(name, opts);
     const parsed = def.payload.safeParse(payload);
     if (!parsed.success) {
       this.deps.metrics?.refused.labels(def.queue, name, JobErrorCode.JOB_PAYLOAD_INVALID).inc();
@@ -89,15 +109,22 @@ export class Enqueuer {
     const meta: JobMeta = { ...extraMeta };
     if (key !== undefined) meta.key = key;
     if (opts.requestId) meta.requestId = opts.requestId;
-    return {
+    // Absent means 1, so version-1 jobs carry nothing more.
+    if (def.version !== 1) meta.v = def.version;
+    const deduplication = def.deduplicate && key === undefined ? deduplicationFor(def, parsed.data) : undefined;
+    // A debounced job waits out its window unless the enqueue says otherwise.
+    const delay = opts.delay ?? (deduplication?.replace ? deduplication.ttl : undefined);
+    const prepared: PreparedJob = {
       def,
       queue: this.deps.queues.get(def.queue),
       jobId,
       checkExisting: jobId !== undefined && !opts.newKey,
       // The parsed payload: defaults applied, unknown keys stripped, as the handler will see it.
       data: { payload: parsed.data, meta },
-      opts: jobOptions(def, { jobId, delay: opts.delay, priority: opts.priority }),
+      opts: jobOptions(def, { jobId, delay, priority: opts.priority, deduplication }),
     };
+    if (deduplication) prepared.dedupId = deduplication.id;
+    return prepared;
   }
 
   /** Adds one prepared job (see `inflightKeys` for a key enqueued twice at once). */
@@ -164,6 +191,18 @@ export class Enqueuer {
     return `${this.deps.prefix}:${p.def.queue}:${p.jobId}`;
   }
 
+  /** What makes BullMQ keep an earlier job instead of this one: its id's key, or its window's. */
+  private identityKey(p: PreparedJob): string | undefined {
+    if (p.jobId !== undefined) return this.jobKey(p);
+    if (p.dedupId !== undefined) return `${this.deps.prefix}:${p.def.queue}:de:${p.dedupId}`;
+    return undefined;
+  }
+
+  /** The key to ask Redis about before an add: none for keyless work and for a key claimed new (`newKey`). */
+  private presenceKey(p: PreparedJob): string | undefined {
+    return p.checkExisting || p.dedupId !== undefined ? this.identityKey(p) : undefined;
+  }
+
   private seriesOf(def: JobDefinition) {
     return this.deps.metrics?.forJob(def.queue, def.name);
   }
@@ -179,8 +218,9 @@ export class Enqueuer {
     }
     try {
       // Sent before the add on the same connection, so it travels in the same round trip: it says whether
-      // the id existed before this add (then BullMQ keeps the first job and adds nothing).
-      const existed = p.checkExisting ? client.exists(this.jobKey(p)) : 0;
+      // the id (or the deduplication window) existed before this add (then BullMQ keeps the first job).
+      const presence = this.presenceKey(p);
+      const existed = presence !== undefined ? client.exists(presence) : 0;
       const [was, job] = await Promise.all([existed, p.queue.add(p.def.name, p.data, p.opts)]);
       const deduplicated = was === 1;
       const series = this.seriesOf(p.def);
@@ -200,19 +240,21 @@ export class Enqueuer {
   }
 
   private async addBulkTo(q: Queue, list: PreparedJob[]): Promise<EnqueueResult[]> {
-    // Which keyed ids existed before the add, in the same round trip (see addOne()).
-    const keyed = list.filter((p) => p.checkExisting);
-    const pipe = keyed.length ? this.deps.client.pipeline() : undefined;
-    for (const p of keyed) pipe!.exists(this.jobKey(p));
+    // Which keyed ids (and windows) existed before the add, in the same round trip (see addOne()).
+    const asked = list.map((p) => this.presenceKey(p));
+    const watched = asked.filter((k): k is string => k !== undefined);
+    const pipe = watched.length ? this.deps.client.pipeline() : undefined;
+    for (const k of watched) pipe!.exists(k);
     const [existed, jobs] = await Promise.all([
       pipe?.exec(),
       q.addBulk(list.map((p) => ({ name: p.def.name, data: p.data, opts: p.opts }))),
     ]);
-    // Existing before the batch, or repeated within it: BullMQ keeps one job per id.
-    const seen = new Set(keyed.filter((_, i) => existed?.[i]?.[1] === 1).map((p) => p.jobId));
+    // Existing before the batch, or repeated within it: BullMQ keeps one job per id (or window).
+    const seen = new Set(watched.filter((_, i) => existed?.[i]?.[1] === 1));
     return list.map((p, i) => {
-      const deduplicated = p.jobId !== undefined && seen.has(p.jobId);
-      if (p.jobId !== undefined) seen.add(p.jobId);
+      const k = this.identityKey(p);
+      const deduplicated = k !== undefined && seen.has(k);
+      if (k !== undefined) seen.add(k);
       const series = this.seriesOf(p.def);
       if (deduplicated) {
         series?.deduplicated.inc();

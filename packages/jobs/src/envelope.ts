@@ -12,6 +12,10 @@ export const jobMetaSchema = z.object({
   replayOf: z.string().optional(),
   /** The event that fanned out to this job. */
   eventId: z.string().optional(),
+  /** The payload's version (its job's `version` when enqueued); absent means 1. */
+  v: z.number().int().positive().optional(),
+  /** The schedule that enqueued this run. */
+  schedule: z.string().optional(),
 });
 export type JobMeta = z.infer<typeof jobMetaSchema>;
 

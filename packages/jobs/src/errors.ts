@@ -8,6 +8,9 @@ import type { z } from 'zod';
  */
 export const JobErrorCode = {
   JOB_PAYLOAD_INVALID: 'JOB_PAYLOAD_INVALID',
+  JOB_PAYLOAD_TOO_NEW: 'JOB_PAYLOAD_TOO_NEW',
+  JOB_PAYLOAD_MIGRATION_FAILED: 'JOB_PAYLOAD_MIGRATION_FAILED',
+  JOB_CANCELLED: 'JOB_CANCELLED',
   JOB_UNKNOWN: 'JOB_UNKNOWN',
   EVENT_UNKNOWN: 'EVENT_UNKNOWN',
   QUEUE_FULL: 'QUEUE_FULL',
@@ -107,6 +110,55 @@ export class InvalidQueuedPayloadError extends PermanentJobError {
     readonly issues: z.core.$ZodIssue[],
   ) {
     super(JobErrorCode.JOB_PAYLOAD_INVALID, `Invalid payload for ${jobName}: ${formatIssues(issues)}`);
+  }
+}
+
+/** A stored payload whose `meta.v` is not a version at all (a foreign producer's, say). Never retried. */
+export class PayloadVersionInvalidError extends PermanentJobError {
+  constructor(jobName: string, version: unknown) {
+    super(JobErrorCode.JOB_PAYLOAD_INVALID, `Invalid payload version for ${jobName}: ${String(version)}`);
+  }
+}
+
+/**
+ * A stored payload of a version this code does not know yet (a newer producer deployed before the workers).
+ * Never retried: the dead letter replays once workers of that version run.
+ */
+export class PayloadTooNewError extends PermanentJobError {
+  constructor(
+    jobName: string,
+    readonly version: number,
+    readonly knownVersion: number,
+  ) {
+    super(
+      JobErrorCode.JOB_PAYLOAD_TOO_NEW,
+      `Payload of ${jobName} is version ${version}; this code knows up to version ${knownVersion}`,
+    );
+  }
+}
+
+/** A payload migration step threw. Never retried (the same step would throw again). */
+export class PayloadMigrationError extends PermanentJobError {
+  constructor(
+    jobName: string,
+    readonly fromVersion: number,
+    cause: unknown,
+  ) {
+    super(
+      JobErrorCode.JOB_PAYLOAD_MIGRATION_FAILED,
+      `Migrating the payload of ${jobName} from version ${fromVersion} to ${fromVersion + 1} failed: ${errorMessage(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * The job was cancelled (`admin.cancel`): its handler's signal aborts with this, and the job fails at once,
+ * without a retry and without a dead letter.
+ */
+export class JobCancelledError extends PermanentJobError {
+  constructor(readonly actor?: string) {
+    super(JobErrorCode.JOB_CANCELLED, actor ? `Job cancelled by ${actor}` : 'Job cancelled');
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { jobStateOf } from './cancel.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import type { Registry } from './define.ts';
 import type { Envelope } from './envelope.ts';
@@ -35,7 +36,7 @@ export async function findJobs(registry: Registry, queues: QueueSet, term: strin
         for (const job of await withReplays(queues, qname, id, dead)) {
           if (seen.has(`${qname}/${job.id}`)) continue;
           seen.add(`${qname}/${job.id}`);
-          found.push(await describe(job, qname, dead));
+          found.push(await describe(job, qname, dead, queues));
         }
       }
     }
@@ -56,13 +57,14 @@ async function withReplays(queues: QueueSet, qname: string, id: string, dead: bo
   return out;
 }
 
-async function describe(job: Job, queue: string, dead: boolean): Promise<FoundJob> {
+async function describe(job: Job, queue: string, dead: boolean, queues: QueueSet): Promise<FoundJob> {
   const meta = dead ? (job.data as DeadLetter).meta : ((job.data as Envelope).meta ?? {});
   return {
     queue,
     id: job.id!,
     name: job.name,
-    state: await job.getState(),
+    // `cancelled` for a job a cancel stopped; BullMQ's own state otherwise.
+    state: dead ? await job.getState() : await jobStateOf(job, queues),
     deadLetter: dead,
     ...(meta?.key ? { idempotencyKey: meta.key } : {}),
     ...(meta?.requestId ? { requestId: meta.requestId } : {}),

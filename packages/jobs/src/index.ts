@@ -1,6 +1,11 @@
 // The public API of @bullpen/jobs. What is not exported here is internal and may change in any release.
 export {
   type ActionOptions,
+  type CancelledJob,
+  type CancelOptions,
+  type CancelOutcome,
+  type CancelReport,
+  type CancelStatus,
   createJobAdmin,
   type FoundJob,
   type JobAdmin,
@@ -8,6 +13,7 @@ export {
   type LetterTarget,
   type ReplayOutcome,
   type ReplayReport,
+  type ScheduleInfo,
 } from './admin.ts';
 export {
   type Alert,
@@ -19,6 +25,7 @@ export {
 } from './alerts.ts';
 export type { AuditAction, AuditEntry, AuditLog } from './audit.ts';
 export type { BacklogOptions } from './backlog.ts';
+export { isCancelledJob } from './cancel.ts';
 export {
   type ConnectionRole,
   closeRedis,
@@ -35,16 +42,20 @@ export {
   type LetterFilter,
   type LetterGroup,
 } from './dead-letter.ts';
+export type { Deduplicate } from './deduplicate.ts';
 export * from './define.ts';
 export { type Envelope, type JobMeta, jobDataSchema } from './envelope.ts';
 export {
   BullpenError,
   DeadLetterNotFoundError,
   InvalidQueuedPayloadError,
+  JobCancelledError,
   JobErrorCode,
   JobPayloadInvalidError,
   JobTimeoutError,
   JobUnknownError,
+  PayloadMigrationError,
+  PayloadTooNewError,
   PermanentJobError,
   QueueFullError,
   QueueUnavailableError,
@@ -56,6 +67,13 @@ export type { AttemptFailure, StepRecord } from './ledger.ts';
 export type { LetterTimeline, TimelineAttempt } from './letter-timeline.ts';
 export { createLogger, type Logger, type LoggerOptions, loggerOptions, REDACT_PATHS } from './logger.ts';
 export { createMetrics, type JobMetrics } from './metrics.ts';
+export {
+  checkPayload,
+  type MigrationStep,
+  type Migrations,
+  migratePayload,
+  type PayloadCheck,
+} from './payload-versions.ts';
 export { JOB_POSTPONED, JobPostponedError, type PostponeOptions } from './postpone.ts';
 export {
   type BulkItem,
@@ -67,8 +85,10 @@ export {
   type PublishResult,
 } from './producer.ts';
 export type { QueueSet } from './queues.ts';
+export type { RateLimit } from './rate-limit.ts';
 export { checkRedis, RedisNotReadyError } from './redis-check.ts';
 export { isRedisUnavailable } from './redis-errors.ts';
+export { defineSchedule, type ScheduleDefinition, type ScheduleTiming, schedulerIdFor } from './schedules.ts';
 export { SIGNATURE_HEADER, signWebhook, verifyWebhookSignature } from './webhook-signature.ts';
 export {
   type BullpenWorker,

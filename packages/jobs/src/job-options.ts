@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { DeduplicationOptions, JobsOptions } from 'bullmq';
 import type { JobDefinition } from './define.ts';
 
 /** What an enqueue may add to a definition's own options. */
@@ -6,6 +6,7 @@ export interface JobOptionsExtra {
   jobId?: string;
   delay?: number;
   priority?: number;
+  deduplication?: DeduplicationOptions;
 }
 
 /**
@@ -13,7 +14,7 @@ export interface JobOptionsExtra {
  * retention. The producer and replay both add jobs with them, so a replayed job runs under today's policy.
  */
 export function jobOptions(def: JobDefinition, extra: JobOptionsExtra = {}): JobsOptions {
-  return {
+  const opts: JobsOptions = {
     ...(extra.jobId ? { jobId: extra.jobId } : {}),
     attempts: def.attempts,
     backoff: def.backoff,
@@ -23,4 +24,7 @@ export function jobOptions(def: JobDefinition, extra: JobOptionsExtra = {}): Job
     ...(extra.delay ? { delay: extra.delay } : {}),
     ...(extra.priority ? { priority: extra.priority } : {}),
   };
+  // Assigned, not spread: a job without a window allocates nothing for it.
+  if (extra.deduplication) opts.deduplication = extra.deduplication;
+  return opts;
 }

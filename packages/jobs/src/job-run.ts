@@ -31,6 +31,8 @@ export interface JobContext {
     idempotencyKey?: string;
     requestId?: string;
     replayOf?: string;
+    /** The schedule that enqueued this run, if one did. */
+    schedule?: string;
   };
 }
 
@@ -111,6 +113,7 @@ export class JobRun implements JobContext, Expiring {
       ...(meta.key ? { idempotencyKey: meta.key } : {}),
       ...(meta.requestId ? { requestId: meta.requestId } : {}),
       ...(meta.replayOf ? { replayOf: meta.replayOf } : {}),
+      ...(meta.schedule ? { schedule: meta.schedule } : {}),
     };
     return this.info;
   }
@@ -132,6 +135,8 @@ export class JobRun implements JobContext, Expiring {
 
   /** Runs the handler; settles with its result, or with the abort reason as soon as the run is aborted. */
   run<P>(handler: Handler<P>, payload: P): Promise<unknown> {
+    // Aborted before it started (a cancel that raced the fetch): the handler never runs.
+    if (this.abortReason) return Promise.reject(this.abortReason);
     return new Promise((resolve, reject) => {
       this.rejectRun = reject;
       try {

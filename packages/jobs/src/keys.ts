@@ -34,5 +34,9 @@ export function frameworkKeys(prefix: string) {
     audit: `${prefix}:audit`,
     event: (eventId: string) => `${prefix}:event:${eventId}`,
     pendingEvents: `${prefix}:events:pending`,
+    /** The pub/sub channel every worker listens on for cancels. */
+    cancelChannel: `${prefix}:cancels`,
+    /** A short-lived note that a job was cancelled, for a worker that picks it up after the message went by. */
+    cancelMarker: (queue: string, jobId: string) => `${prefix}:cancel:${queue}:${jobId}`,
   };
 }

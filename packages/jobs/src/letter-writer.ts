@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { buildLetter, type DeadLetter, writeLetter } from './dead-letter.ts';
 import type { JobDefinition } from './define.ts';
+import { errorCode, JobErrorCode } from './errors.ts';
 import type { JobMetrics } from './metrics.ts';
 import type { QueueSet } from './queues.ts';
 
@@ -33,12 +34,13 @@ export class LetterWriter {
   constructor(private readonly deps: LetterWriterDeps) {}
 
   /**
-   * Writes the letter (a no-op for a job whose definition says `deadLetter: false`), with the final attempt's
-   * last log lines when it logged; throws when it cannot.
+   * Writes the letter (a no-op for a job whose definition says `deadLetter: false`, and for a cancelled job),
+   * with the final attempt's last log lines when it logged; throws when it cannot.
    */
   async write(job: Job, err: Error, log: Logger, logs?: string[]): Promise<void> {
     const def = this.deps.jobs[job.name];
-    if (def && !def.deadLetter) return;
+    // A cancelled job was asked to stop: nothing to replay.
+    if ((def && !def.deadLetter) || errorCode(err) === JobErrorCode.JOB_CANCELLED) return;
     const letter = buildLetter(job, err, logs);
     await this.writeWithRetry(letter, log);
     this.lettered.add(jobRef(job));

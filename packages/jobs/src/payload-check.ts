@@ -4,6 +4,7 @@ import type { RedisClient } from './connection.ts';
 import type { JobDefinition, Registry } from './define.ts';
 import { envelopeSchema } from './envelope.ts';
 import { formatIssues, JobErrorCode } from './errors.ts';
+import { checkPayload } from './payload-versions.ts';
 import { QueueSet } from './queues.ts';
 
 /** The states whose jobs a worker will still parse: what `checkQueuedPayloads` reads. */
@@ -11,15 +12,36 @@ export const PENDING_STATES = ['waiting', 'delayed', 'prioritized'] as const;
 export type PendingState = (typeof PENDING_STATES)[number];
 
 export type PayloadVerdict =
-  | { ok: true; def: JobDefinition; payload: unknown }
-  | { ok: false; code: typeof JobErrorCode.JOB_PAYLOAD_INVALID | typeof JobErrorCode.JOB_UNKNOWN; issue: string };
+  | {
+      ok: true;
+      def: JobDefinition;
+      payload: unknown;
+      /** The payload's version was older than the job's: it fits once migrated (as a worker would migrate it). */
+      migrated: boolean;
+    }
+  | {
+      ok: false;
+      code:
+        | typeof JobErrorCode.JOB_PAYLOAD_INVALID
+        | typeof JobErrorCode.JOB_UNKNOWN
+        | typeof JobErrorCode.JOB_PAYLOAD_TOO_NEW
+        | typeof JobErrorCode.JOB_PAYLOAD_MIGRATION_FAILED;
+      issue: string;
+    };
 
 /**
- * Parses one queued payload of job `name` with today's registry, as a worker would before its handler runs.
- * The one place where "does this payload still fit" is decided for `check`: a payload migration step (versioned
- * payloads) belongs right before the `safeParse`. `issue` is the first problem, `path: message`.
+ * Parses one queued payload of job `name` with today's registry, as a worker would before its handler runs:
+ * migrated first from `version` (the envelope's `meta.v`, absent: 1) with the job's `migrate` steps
+ * (`migratePayload`), then parsed. The one place where "does this payload still fit" is decided for `check` and
+ * `letters show`. `issue` is the first problem, `path: message`.
  */
-export function parseQueuedPayload(registry: Registry, name: string, payload: unknown, queue?: string): PayloadVerdict {
+export function parseQueuedPayload(
+  registry: Registry,
+  name: string,
+  payload: unknown,
+  queue?: string,
+  version = 1,
+): PayloadVerdict {
   const def = (registry.jobs as Record<string, JobDefinition | undefined>)[name];
   if (!def) return { ok: false, code: JobErrorCode.JOB_UNKNOWN, issue: `no job "${name}" in today's registry` };
   if (queue !== undefined && def.queue !== queue) {
@@ -29,11 +51,22 @@ export function parseQueuedPayload(registry: Registry, name: string, payload: un
       issue: `job "${name}" runs on queue "${def.queue}", not "${queue}"`,
     };
   }
-  const parsed = def.payload.safeParse(payload);
-  if (!parsed.success) {
-    return { ok: false, code: JobErrorCode.JOB_PAYLOAD_INVALID, issue: formatIssues(parsed.error.issues.slice(0, 1)) };
+  const checked = checkPayload(def, payload, version);
+  if (!checked.ok) {
+    const issue = checked.issues ? formatIssues(checked.issues.slice(0, 1)) : checked.reason;
+    return { ok: false, code: checked.code as Extract<PayloadVerdict, { ok: false }>['code'], issue };
   }
-  return { ok: true, def, payload: parsed.data };
+  return { ok: true, def, payload: checked.payload, migrated: checked.migrated };
+}
+
+/** Payloads of one job and version that fit today's schema once migrated. */
+export interface PayloadMigrationCount {
+  name: string;
+  fromVersion: number;
+  toVersion: number;
+  /** Queued jobs a worker would migrate, and dead letters a replay would. */
+  jobs: number;
+  letters: number;
 }
 
 export interface PayloadCheckSample {
@@ -62,6 +95,10 @@ export interface PayloadCheckReport {
   scanned: { jobs: number; letters: number };
   invalid: number;
   groups: PayloadCheckGroup[];
+  /** Of the payloads that fit: how many only once migrated from an older version. */
+  migrated: number;
+  /** Those, by job and version. */
+  migrations: PayloadMigrationCount[];
   /** Queues (and states) read only up to the bound: more may be there. */
   truncated: { queue: string; state: PendingState | 'dead-letter' }[];
 }
@@ -94,9 +131,23 @@ export async function checkQueuedPayloads(registry: Registry, opts: PayloadCheck
   const truncated: PayloadCheckReport['truncated'] = [];
   const scanned = { jobs: 0, letters: 0 };
   let invalid = 0;
+  let migrated = 0;
+  const migrations = new Map<string, PayloadMigrationCount>();
 
-  const record = (name: string, verdict: PayloadVerdict, sample: PayloadCheckSample) => {
-    if (verdict.ok) return;
+  const record = (name: string, verdict: PayloadVerdict, sample: PayloadCheckSample, version = 1) => {
+    if (verdict.ok) {
+      if (!verdict.migrated) return;
+      migrated++;
+      const key = `${name}\u0000${version}`;
+      let m = migrations.get(key);
+      if (!m) {
+        m = { name, fromVersion: version, toVersion: verdict.def.version, jobs: 0, letters: 0 };
+        migrations.set(key, m);
+      }
+      if (sample.state === 'dead-letter') m.letters++;
+      else m.jobs++;
+      return;
+    }
     invalid++;
     const key = `${name}\u0000${verdict.code}\u0000${verdict.issue}`;
     let g = groups.get(key);
@@ -120,14 +171,15 @@ export async function checkQueuedPayloads(registry: Registry, opts: PayloadCheck
         seen.add(job.id);
         scanned.jobs++;
         const envelope = envelopeSchema.safeParse(job.data);
+        const version = envelope.success ? (envelope.data.meta.v ?? 1) : 1;
         const verdict: PayloadVerdict = envelope.success
-          ? parseQueuedPayload(registry, job.name, envelope.data.payload, queue.name)
+          ? parseQueuedPayload(registry, job.name, envelope.data.payload, queue.name, version)
           : {
               ok: false,
               code: JobErrorCode.JOB_PAYLOAD_INVALID,
               issue: formatIssues(envelope.error.issues.slice(0, 1)),
             };
-        record(job.name, verdict, { queue: queue.name, id: job.id, state });
+        record(job.name, verdict, { queue: queue.name, id: job.id, state }, version);
       }
       if (jobs.length < end - start + 1) return;
     }
@@ -143,8 +195,9 @@ export async function checkQueuedPayloads(registry: Registry, opts: PayloadCheck
       if (letters.length >= limit) truncated.push({ queue: name, state: 'dead-letter' });
       for (const entry of letters) {
         scanned.letters++;
-        const verdict = parseQueuedPayload(registry, entry.letter.name, entry.letter.payload);
-        record(entry.letter.name, verdict, { queue: entry.deadQueue, id: entry.id, state: 'dead-letter' });
+        const version = entry.letter.meta?.v ?? 1;
+        const verdict = parseQueuedPayload(registry, entry.letter.name, entry.letter.payload, undefined, version);
+        record(entry.letter.name, verdict, { queue: entry.deadQueue, id: entry.id, state: 'dead-letter' }, version);
       }
     }
   } finally {
@@ -152,5 +205,6 @@ export async function checkQueuedPayloads(registry: Registry, opts: PayloadCheck
     await queues.close();
   }
   const sorted = [...groups.values()].sort((a, b) => b.count - a.count || a.name.localeCompare(b.name));
-  return { ok: invalid === 0, scanned, invalid, groups: sorted, truncated };
+  const byJob = [...migrations.values()].sort((a, b) => a.name.localeCompare(b.name) || a.fromVersion - b.fromVersion);
+  return { ok: invalid === 0, scanned, invalid, groups: sorted, migrated, migrations: byJob, truncated };
 }

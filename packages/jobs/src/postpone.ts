@@ -71,3 +71,13 @@ export async function postponeJob(
     return err.cause ?? err;
   }
 }
+
+/**
+ * The bare move under `postponeJob`, for a caller that knows its own delay (a job whose concurrency key is at its
+ * cap, see key-concurrency.ts): back to the delayed set for `delayMs` without spending an attempt, and the
+ * `DelayedError` to throw so the worker lets go of it. No bookkeeping round trip: one `moveToDelayed`.
+ */
+export async function putBack(job: Job, token: string, delayMs: number): Promise<DelayedError> {
+  await job.moveToDelayed(Date.now() + Math.max(0, Math.round(delayMs)), token);
+  return new DelayedError();
+}

@@ -1,5 +1,6 @@
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
+import type { CancelHook, CancelListener } from './cancel.ts';
 import type { RedisClient } from './connection.ts';
 import type { DeadlineSweeper } from './deadlines.ts';
 import type { JobDefinition } from './define.ts';
@@ -9,14 +10,17 @@ import {
   coerceError,
   errorCode,
   InvalidQueuedPayloadError,
+  type JobCancelledError,
   JobErrorCode,
   UnknownQueuedJobError,
 } from './errors.ts';
 import type { JobLogs } from './job-log.ts';
 import { type Handler, type JobContext, JobRun } from './job-run.ts';
+import type { KeySlots } from './key-concurrency.ts';
 import type { Ledger } from './ledger.ts';
 import type { LetterWriter } from './letter-writer.ts';
 import type { JobMetrics, JobSeries } from './metrics.ts';
+import { migratePayload } from './payload-versions.ts';
 import { JobPostponedError, postponeJob } from './postpone.ts';
 
 /** Raised inside a handler's signal when the worker shuts down past its grace period. */
@@ -53,6 +57,12 @@ export interface ProcessorDeps {
   jobLogs?: JobLogs | undefined;
   /** Called before each handler runs (see `WorkerOptions.onJobStart`). */
   onJobStart?: ((payload: unknown, ctx: JobContext) => void) | undefined;
+  /** Per-key concurrency, when a served job declares a `concurrencyKey`. */
+  keySlots?: KeySlots | undefined;
+  /** Cancels from `admin.cancel`, when the worker listens for them. */
+  cancels?: CancelListener | undefined;
+  /** The `onCancel` hook of a job's handler entry, if it has one. */
+  cancelHookOf?: ((jobName: string) => CancelHook | undefined) | undefined;
 }
 
 const META_FIELDS = ['key', 'ledger', 'requestId', 'replayOf', 'eventId'] as const;
@@ -70,13 +80,17 @@ function isEnvelope(data: unknown): data is { payload: unknown; meta?: JobMeta }
   return true;
 }
 
-/** A job that passed its checks: its definition, handler, parsed payload and the steps already done. */
-interface Checked {
+/** A job whose envelope and payload passed: its definition, handler and parsed payload. */
+interface Parsed {
   def: JobDefinition;
   handler: Handler;
   payload: unknown;
   /** Keyed work (or a replay): its result is stored as done. */
   keyed: boolean;
+}
+
+/** A parsed job and the steps already done. */
+interface Checked extends Parsed {
   steps?: Map<string, unknown>;
 }
 
@@ -125,7 +139,8 @@ export class QueueProcessor {
       }
       return result;
     } catch (caught) {
-      if (caught instanceof WaitingError) throw caught;
+      // Handed back at shutdown, or put back by a key at its cap (key-concurrency.ts): neither done nor failed.
+      if (caught instanceof WaitingError || caught instanceof DelayedError) throw caught;
       // Back to delayed without spending an attempt, unless its postponement window is spent (postpone.ts).
       const thrown =
         caught instanceof JobPostponedError
@@ -176,6 +191,12 @@ export class QueueProcessor {
     const permanent = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
     const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const log = jobLogger(this.deps.logger, job, meta);
+    if (errorCode(err) === JobErrorCode.JOB_CANCELLED) {
+      // Asked for: no retry (it is permanent), no dead letter.
+      log.info({ reason: err.message }, 'job.cancelled');
+      await this.cancelled(job, err as JobCancelledError, log);
+      return err;
+    }
     log[final ? 'error' : 'warn']({ err, code: errorCode(err), final }, 'job.failed');
     // When the letter cannot be written the job still fails with its own error; the `failed` listener tries
     // the letter once more.
@@ -185,8 +206,38 @@ export class QueueProcessor {
     return err;
   }
 
-  private async run(job: Job, token: string | undefined, meta: JobMeta): Promise<unknown> {
-    const checked = await this.check(job, meta);
+  /** Runs the job's `onCancel` hook; its errors are logged, never thrown. */
+  private async cancelled(job: Job, err: JobCancelledError, log: Logger): Promise<void> {
+    const hook = this.deps.cancelHookOf?.(job.name);
+    if (!hook) return;
+    try {
+      const data = job.data as { payload?: unknown } | null;
+      await hook({
+        jobId: job.id!,
+        queue: job.queueName,
+        name: job.name,
+        payload: data?.payload as never,
+        ...(err.actor ? { actor: err.actor } : {}),
+      });
+    } catch (hookErr) {
+      log.error({ err: hookErr }, 'job.cancel_hook_failed');
+    }
+  }
+
+  /** Not async itself (a sync throw lands in process()'s try): a job without a concurrency key costs no extra promise. */
+  private run(job: Job, token: string | undefined, meta: JobMeta): Promise<unknown> {
+    const parsed = this.parse(job, meta);
+    const { keySlots } = this.deps;
+    if (parsed.def.concurrencyKey !== undefined && keySlots) {
+      return keySlots.hold(job, token, parsed.def, parsed.payload, () => this.runParsed(job, token, meta, parsed));
+    }
+    return this.runParsed(job, token, meta, parsed);
+  }
+
+  private async runParsed(job: Job, token: string | undefined, meta: JobMeta, parsed: Parsed): Promise<unknown> {
+    // A first attempt of keyless work has nothing stored yet: no read, no round trip.
+    const redelivered = job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1;
+    const checked = parsed.keyed || redelivered ? await this.load(job, meta, parsed, redelivered) : parsed;
     if ('done' in checked) {
       jobLogger(this.deps.logger, job, meta).info('job.already_done');
       return checked.done;
@@ -195,11 +246,11 @@ export class QueueProcessor {
   }
 
   /**
-   * What the handler needs, or the stored result of work already done. Throws a permanent error for a job no
-   * handler serves or whose data no longer fits.
+   * The job's definition, handler and payload (migrated from its version, then parsed with today's schema).
+   * Throws a permanent error for a job no handler serves or whose data no longer fits.
    */
-  private async check(job: Job, meta: JobMeta): Promise<Checked | { done: unknown }> {
-    const { jobs, handlers, ledger } = this.deps;
+  private parse(job: Job, meta: JobMeta): Parsed {
+    const { jobs, handlers } = this.deps;
     const def = jobs[job.name];
     const handler = def && def.queue === job.queueName ? handlers[job.name] : undefined;
     if (!def || !handler) throw new UnknownQueuedJobError(job.name);
@@ -209,15 +260,36 @@ export class QueueProcessor {
       const envelope = envelopeSchema.safeParse(data);
       throw new InvalidQueuedPayloadError(job.name, envelope.success ? [] : envelope.error.issues);
     }
-    const parsed = def.payload.safeParse(data.payload);
+    // Absent means version 1: a job of today's version costs one comparison.
+    const from = meta.v ?? 1;
+    const raw = from === def.version ? data.payload : migratePayload(def, data.payload, from);
+    const parsed = def.payload.safeParse(raw);
     if (!parsed.success) throw new InvalidQueuedPayloadError(job.name, parsed.error.issues);
     const keyed = meta.key !== undefined || meta.ledger !== undefined;
-    // A first attempt of keyless work has nothing stored yet: no read, no round trip.
-    const redelivered = job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1;
-    if (!keyed && !redelivered) return { def, handler, payload: parsed.data, keyed };
-    const state = await ledger.load(ledgerIdFor(job.name, job.queueName, job.id!, meta));
+    return { def, handler, payload: parsed.data, keyed };
+  }
+
+  /** The steps already done, or the stored result of work already done. */
+  private async load(
+    job: Job,
+    meta: JobMeta,
+    parsed: Parsed,
+    redelivered: boolean,
+  ): Promise<Checked | { done: unknown }> {
+    const { ledger, cancels } = this.deps;
+    const loading = ledger.load(ledgerIdFor(job.name, job.queueName, job.id!, meta));
+    let state: Awaited<typeof loading>;
+    if (redelivered && cancels) {
+      // It may have been cancelled while no worker held it: the marker read is sent right after the ledger's, so
+      // it travels in the same round trip.
+      const [loaded, cancelled] = await Promise.all([loading, cancels.markerOf(job)]);
+      if (cancelled) throw cancelled;
+      state = loaded;
+    } else {
+      state = await loading;
+    }
     if (state.done) return { done: state.done.result };
-    return { def, handler, payload: parsed.data, keyed, steps: state.steps };
+    return { ...parsed, steps: state.steps };
   }
 
   private startHook(run: JobRun, payload: unknown): void {
@@ -235,6 +307,8 @@ export class QueueProcessor {
     sweeper.watch(run);
     if (this.deps.onJobStart) this.startHook(run, c.payload);
     try {
+      // A cancel that arrived between the fetch and now (an empty map but for that race): the run fails at once.
+      this.deps.cancels?.abortIfPending(job, run);
       const result = await run.run(c.handler, c.payload);
       if (c.keyed) await ledger.markDone(run.ledgerId, result ?? null);
       return result;

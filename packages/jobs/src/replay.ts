@@ -1,9 +1,10 @@
 import type { DeadLetter, DeadLetterEntry } from './dead-letter.ts';
 import type { JobDefinition } from './define.ts';
 import { type Envelope, ledgerIdFor } from './envelope.ts';
-import { formatIssues, JobErrorCode } from './errors.ts';
+import { JobErrorCode } from './errors.ts';
 import { jobOptions } from './job-options.ts';
 import type { JobMetrics } from './metrics.ts';
+import { checkPayload, versionMeta } from './payload-versions.ts';
 import type { QueueSet } from './queues.ts';
 
 export interface ReplayOutcome {
@@ -27,16 +28,20 @@ export interface ReplayReport {
 
 const REPLAY_SUFFIX = /-r(\d+)$/;
 
-/** A letter's payload checked against today's schema of its job, or why it cannot be replayed. */
+/**
+ * A letter's payload migrated from its version and checked against today's schema of its job, or why it cannot
+ * be replayed.
+ */
 export function checkLetter(
   jobs: Readonly<Record<string, JobDefinition>>,
   letter: DeadLetter,
 ): { def: JobDefinition; payload: unknown } | { code: string; reason: string } {
   const def = jobs[letter.name];
   if (!def) return { code: JobErrorCode.JOB_UNKNOWN, reason: `no job "${letter.name}" in today's registry` };
-  const parsed = def.payload.safeParse(letter.payload);
-  if (!parsed.success) return { code: JobErrorCode.JOB_PAYLOAD_INVALID, reason: formatIssues(parsed.error.issues) };
-  return { def, payload: parsed.data };
+  // A letter of an older payload version is migrated first, as a worker would.
+  const checked = checkPayload(def, letter.payload, letter.meta?.v ?? 1);
+  if (!checked.ok) return { code: checked.code, reason: checked.reason };
+  return { def, payload: checked.payload };
 }
 
 /**
@@ -61,7 +66,13 @@ export class Replayer {
     if (dryRun) return { ...base, status: 'would-replay', newJobId };
     const data: Envelope = {
       payload: checked.payload,
-      meta: { ...letter.meta, ledger: replayLedger(letter), replayOf: letter.jobId },
+      // The payload is today's version now.
+      meta: {
+        ...withoutVersion(letter.meta),
+        ...versionMeta(def),
+        ledger: replayLedger(letter),
+        replayOf: letter.jobId,
+      },
     };
     await this.queues.get(def.queue).add(def.name, data, jobOptions(def, { jobId: newJobId }));
     // Only once the new job is safely in Redis does the letter go. The failed source job stays (until its
@@ -82,6 +93,11 @@ export class Replayer {
     while (await target.getJob(`${baseId}-r${n}`)) n++;
     return `${baseId}-r${n}`;
   }
+}
+
+function withoutVersion(meta: DeadLetter['meta']): DeadLetter['meta'] {
+  const { v: _v, ...rest } = meta;
+  return rest;
 }
 
 /**

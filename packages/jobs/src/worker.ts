@@ -1,6 +1,7 @@
 import { type Job, type Telemetry, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
+import { type CancelHook, CancelListener, type CancelledJob } from './cancel.ts';
 import type { RedisClient } from './connection.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { DeadlineSweeper, sweepTickFor } from './deadlines.ts';
@@ -9,11 +10,13 @@ import { coerceError, errorCode, JobErrorCode } from './errors.ts';
 import { type EventRecovery, startEventRecovery } from './event-recovery.ts';
 import { type JobLogOptions, JobLogs } from './job-log.ts';
 import type { Handler, JobContext, JobRun } from './job-run.ts';
+import { KeySlots } from './key-concurrency.ts';
 import { Ledger } from './ledger.ts';
 import { type DeadLetterHook, LetterWriter } from './letter-writer.ts';
 import type { JobMetrics } from './metrics.ts';
 import { type HandedBack, QueueProcessor, WorkerShuttingDownError } from './process-job.ts';
 import { QueueSet } from './queues.ts';
+import { syncSchedules } from './schedule-sync.ts';
 
 export type { JobLogOptions } from './job-log.ts';
 export type { Handler, JobContext } from './job-run.ts';
@@ -26,6 +29,11 @@ export type JobHandler<P> =
       handle: Handler<P>;
       /** Called after the job's letter is written (e.g. to mark an upload dead). Errors are logged, not thrown. */
       onDeadLetter?: (letter: DeadLetter<P>) => Promise<void> | void;
+      /**
+       * Called when a running job of this kind was stopped by a cancel (`admin.cancel`), in the worker that ran it
+       * (e.g. to mark an upload cancelled). Not called for a job removed before it ran. Errors are logged, not thrown.
+       */
+      onCancel?: (cancelled: CancelledJob<P>) => Promise<void> | void;
     };
 
 /** A handler for every job of the queues `Q`: a missing one is a compile error. */
@@ -59,13 +67,6 @@ export interface WorkerOptions<Q extends string> {
   ledgerTtlSeconds?: number;
   logger?: Logger;
   metrics?: JobMetrics;
-  /** Called after every letter is written, after the job's own `onDeadLetter`. Errors are logged, not thrown. */
-  onDeadLetter?: (letter: DeadLetter) => Promise<void> | void;
-  /**
-   * When the registry has events: how often this worker finishes publishes a crash cut short, in ms.
-   * 0 turns it off. Default 30 s.
-   */
-  eventRecoveryIntervalMs?: number;
   /**
    * BullMQ's telemetry (e.g. `new BullMQOtel(...)` from `bullmq-otel`), given to every BullMQ `Worker` and
    * `Queue` this worker makes: each attempt runs inside a `process` span, a child of the span that enqueued
@@ -90,6 +91,23 @@ export interface WorkerOptions<Q extends string> {
    * the script that finishes it. Default: off. A week is `{ maxDataPoints: 10_080 }`.
    */
   queueMetrics?: { maxDataPoints: number };
+  /** Called after every letter is written, after the job's own `onDeadLetter`. Errors are logged, not thrown. */
+  onDeadLetter?: (letter: DeadLetter) => Promise<void> | void;
+  /**
+   * When the registry has events: how often this worker finishes publishes a crash cut short, in ms.
+   * 0 turns it off. Default 30 s.
+   */
+  eventRecoveryIntervalMs?: number;
+  /**
+   * Listen for `admin.cancel` on a subscriber connection of its own (`connection.duplicate()`), so a running job
+   * is cancelled in whichever process runs it. Default true.
+   */
+  cancellation?: boolean;
+  /**
+   * At start, upsert the registry's schedules of the served queues as BullMQ job schedulers and remove the ones
+   * Bullpen made that the registry no longer has. Default true.
+   */
+  schedules?: boolean;
 }
 
 export interface BullpenWorker {
@@ -116,16 +134,20 @@ function resolveHandlers(registry: Registry, served: readonly string[], handlers
   const table = handlers as Record<string, HandlerEntry | undefined>;
   const handles: Record<string, Handler | undefined> = {};
   const hooks: Record<string, DeadLetterHook | undefined> = {};
+  const cancelHooks: Record<string, CancelHook | undefined> = {};
   for (const q of served) {
     for (const def of registry.jobsOf(q)) {
       const entry = table[def.name];
       const handle = handleOf(entry);
       if (typeof handle !== 'function') throw new TypeError(`no handler for job "${def.name}"`);
       handles[def.name] = handle;
-      if (typeof entry === 'object') hooks[def.name] = entry.onDeadLetter as DeadLetterHook | undefined;
+      if (typeof entry === 'object') {
+        hooks[def.name] = entry.onDeadLetter as DeadLetterHook | undefined;
+        cancelHooks[def.name] = entry.onCancel as CancelHook | undefined;
+      }
     }
   }
-  return { handles, hooks };
+  return { handles, hooks, cancelHooks };
 }
 
 /** Serves the registry's queues with the given handlers. */
@@ -136,7 +158,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
 ): BullpenWorker {
   const jobs = registry.jobs as Record<string, JobDefinition>;
   const served = (options.queues ?? registry.queues) as readonly string[];
-  const { handles, hooks } = resolveHandlers(registry, served, handlers);
+  const { handles, hooks, cancelHooks } = resolveHandlers(registry, served, handlers);
   const logger = options.logger ?? pino({ level: 'silent' });
   const { metrics } = options;
   const conn = options.connection;
@@ -155,6 +177,16 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
   let whenIdle: (() => void) | undefined;
   const idle = () => (active.size === 0 ? Promise.resolve() : new Promise<void>((r) => (whenIdle = r)));
   const sweeper = new DeadlineSweeper(sweepTickFor(Object.values(jobs).map((d) => d.timeoutMs)));
+  const lockDuration = options.lockDurationMs ?? 10_000;
+  const servedJobs = served.flatMap((q) => registry.jobsOf(q));
+  // Only a worker serving a job with a concurrencyKey has slots (and their renew timer).
+  const keySlots = servedJobs.some((d) => d.concurrencyKey)
+    ? new KeySlots(conn, options.prefix, lockDuration, logger)
+    : undefined;
+  const cancels =
+    options.cancellation === false
+      ? undefined
+      : new CancelListener(conn, options.prefix, new Set(served), active, logger);
   const processor = new QueueProcessor({
     client: conn,
     prefix: options.prefix,
@@ -170,20 +202,26 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     onIdle: () => whenIdle?.(),
     onJobStart: options.onJobStart,
     jobLogs: options.jobLogs === false ? undefined : new JobLogs(conn, logger, options.jobLogs),
+    keySlots,
+    cancels,
+    cancelHookOf: (name) => cancelHooks[name],
   });
 
   const workers = served.map((queue) => {
+    const limit = registry.rateLimitOf(queue);
     const w = new Worker(queue, processor.process, {
       connection: conn,
       prefix: options.prefix,
       ...(options.name ? { name: options.name } : {}),
+      ...(telemetry ? { telemetry } : {}),
+      ...(options.queueMetrics ? { metrics: { maxDataPoints: options.queueMetrics.maxDataPoints } } : {}),
       concurrency: options.concurrency ?? 1,
-      lockDuration: options.lockDurationMs ?? 10_000,
+      // BullMQ's limiter counts per queue in Redis, so every worker of the queue shares it.
+      ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
+      lockDuration,
       stalledInterval: options.stalledIntervalMs ?? 5_000,
       maxStalledCount: options.maxStalledCount ?? 3,
       autorun: true,
-      ...(telemetry ? { telemetry } : {}),
-      ...(options.queueMetrics ? { metrics: { maxDataPoints: options.queueMetrics.maxDataPoints } } : {}),
     });
     w.on('error', (err) => logger.error({ err, queue }, 'worker.error'));
     // Failures BullMQ decides on its own (a job stalled too often) never reach the processor: letter them here.
@@ -199,6 +237,15 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     return w;
   });
   metrics?.watchQueues(served.flatMap((q) => [queues.get(q), queues.dead(q)]));
+
+  // Both in the background: createWorker stays synchronous; waitUntilReady waits for them, close() too.
+  const listening = cancels?.start();
+  listening?.catch((err: unknown) => logger.error({ err }, 'cancel.subscribe_failed'));
+  const scheduled =
+    options.schedules === false || registry.schedules.length === 0
+      ? undefined
+      : syncSchedules(registry, served, queues, logger);
+  scheduled?.catch((err: unknown) => logger.error({ err }, 'schedule.sync_failed'));
 
   const recoveryMs = options.eventRecoveryIntervalMs ?? 30_000;
   const recovery: EventRecovery | undefined =
@@ -250,7 +297,7 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
     workers,
     activeCount: () => active.size,
     async waitUntilReady() {
-      await Promise.all(workers.map((w) => w.waitUntilReady()));
+      await Promise.all([...workers.map((w) => w.waitUntilReady()), listening, scheduled]);
     },
     close(opts = {}) {
       closing ??= (async () => {
@@ -267,6 +314,9 @@ export function createWorker<R extends Registry, Q extends QueueName<R> = QueueN
         await Promise.all(workers.map((w) => w.close(timedOut).catch(() => {})));
         await handBackAborted();
         sweeper.stop();
+        keySlots?.stop();
+        await Promise.all([listening?.catch(() => {}), scheduled?.catch(() => {})]);
+        await cancels?.close();
         await recovery?.stop();
         await queues.close();
         return { handedBack };

@@ -6,6 +6,7 @@ export {
   type UploadRequest,
 } from './accept-upload.ts';
 export { type CallbackCheck, checkCallbackTarget, isPrivateAddress, privateSafeLookup } from './callback-target.ts';
+export { type CancelledUpload, type CancelUploadDeps, cancelUpload } from './cancel-upload.ts';
 export { IdempotencyConflictError, IdempotencyInProgressError, UploadErrorCode } from './errors.ts';
 export {
   type Claim,
@@ -23,6 +24,7 @@ export {
   registry,
   VARIANT_WIDTHS,
   type VariantWidth,
+  WEBHOOK_MAX_PER_HOST,
   webhookDeliver,
   webhookDeliverPayload,
 } from './jobs.ts';

@@ -35,6 +35,9 @@ export const imageResize = defineJob({
   description: 'Resizes an uploaded image into WebP and original-format variants',
 });
 
+/** Deliveries to one host running at once, across every worker. */
+export const WEBHOOK_MAX_PER_HOST = 2;
+
 export const webhookDeliverPayload = z.object({
   url: z.url({ protocol: /^https?$/ }),
   /** What happened, e.g. `upload.completed`. */
@@ -53,7 +56,11 @@ export const webhookDeliver = defineJob({
   backoff: { type: 'exponential', delay: 2000 },
   timeoutMs: 30_000,
   idempotencyKey: (p) => `${p.event}-${p.subjectId}`,
-  description: 'Delivers a signed webhook with retries',
+  // One slow receiver must not occupy every worker: at most this many deliveries per destination host at once,
+  // across the fleet; the rest wait their turn (delayed, no attempt spent) while other hosts' deliveries flow.
+  concurrencyKey: (p) => new URL(p.url).host,
+  maxPerKey: WEBHOOK_MAX_PER_HOST,
+  description: 'Delivers a signed webhook with retries, at most 2 at once per destination host',
 });
 
 /** Bullpen's own jobs: what the API enqueues, the worker runs and the dashboard shows. */

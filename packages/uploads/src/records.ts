@@ -7,9 +7,10 @@ import type { Cluster, Redis } from 'ioredis';
  * - `done`: every variant exists;
  * - `failed`: the last attempt failed and a retry is scheduled (`error` says why);
  * - `dead`: every attempt failed, or the failure was permanent: the job is in the dead-letter queue
- *   (a replay moves the upload back to `processing`).
+ *   (a replay moves the upload back to `processing`);
+ * - `cancelled`: `DELETE /uploads/:id` (nothing of it is stored any more), or an operator cancelled its job.
  */
-export const UPLOAD_STATUSES = ['queued', 'processing', 'done', 'failed', 'dead'] as const;
+export const UPLOAD_STATUSES = ['queued', 'processing', 'done', 'failed', 'dead', 'cancelled'] as const;
 export type UploadStatus = (typeof UPLOAD_STATUSES)[number];
 
 export const WEBHOOK_STATUSES = ['pending', 'delivered', 'dead'] as const;

@@ -83,7 +83,7 @@ const PAGE = `<!doctype html>
     bar.value = s.progress;
     say(s.status + ' (' + s.progress + '%), ' + s.width + 'x' + s.height + ' ' + s.format + (s.error ? '\\n' + s.error.code + ': ' + s.error.message : ''), s.status === 'dead');
     show(s.variants);
-    if (s.status !== 'done' && s.status !== 'dead') timer = setTimeout(() => poll(url), 700);
+    if (s.status !== 'done' && s.status !== 'dead' && s.status !== 'cancelled') timer = setTimeout(() => poll(url), 700);
   }
   function show(variants) {
     for (const v of variants) {

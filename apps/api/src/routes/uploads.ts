@@ -1,10 +1,13 @@
+import type { JobAdmin } from '@bullpen/jobs';
 import type { Storage } from '@bullpen/storage';
 import {
   type AcceptUploadDeps,
   acceptUpload,
+  cancelUpload,
   checkCallbackTarget,
   type ImageFormat,
   isValidIdempotencyKey,
+  type UploadRecord,
   type UploadRecords,
   VARIANT_WIDTHS,
 } from '@bullpen/uploads';
@@ -29,6 +32,8 @@ import { describeIssues } from '../zod-schema.ts';
 export interface UploadRoutesOptions extends AcceptUploadDeps {
   storage: Storage;
   records: UploadRecords;
+  /** Cancels an upload's job (DELETE). */
+  admin: Pick<JobAdmin, 'cancel'>;
   maxBytes: number;
   /** Stalled, trickling or overlong uploads are answered 408 UPLOAD_TIMEOUT. */
   transfer: TransferLimits;
@@ -47,6 +52,30 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
   const deps: AcceptUploadDeps = opts;
   const statusPath = (id: string) => `${opts.publicUrl}/uploads/${id}`;
   const variantPath = (id: string, name: string) => `${opts.publicUrl}/uploads/${id}/variants/${name}`;
+  const statusBody = (rec: UploadRecord) =>
+    ({
+      uploadId: rec.uploadId,
+      status: rec.status,
+      progress: rec.progress,
+      format: rec.format as ImageFormat,
+      width: rec.width,
+      height: rec.height,
+      bytes: rec.bytes,
+      sizes: rec.sizes,
+      variants: rec.variants.map((v) => ({
+        name: v.name,
+        format: v.format as ImageFormat,
+        width: v.width,
+        height: v.height,
+        bytes: v.bytes,
+        url: variantPath(rec.uploadId, v.name),
+      })),
+      jobId: rec.jobId,
+      ...(rec.webhook ? { webhook: rec.webhook } : {}),
+      ...(rec.error ? { error: rec.error } : {}),
+      createdAt: rec.createdAt,
+      updatedAt: rec.updatedAt,
+    }) satisfies z.input<typeof uploadStatus>;
 
   app.post(
     '/uploads',
@@ -154,29 +183,30 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
       const { id } = req.params as z.infer<typeof uploadParams>;
       const rec = await records.get(id);
       if (!rec) throw new ApiError('NOT_FOUND', 'No such upload');
-      return {
-        uploadId: rec.uploadId,
-        status: rec.status,
-        progress: rec.progress,
-        format: rec.format as ImageFormat,
-        width: rec.width,
-        height: rec.height,
-        bytes: rec.bytes,
-        sizes: rec.sizes,
-        variants: rec.variants.map((v) => ({
-          name: v.name,
-          format: v.format as ImageFormat,
-          width: v.width,
-          height: v.height,
-          bytes: v.bytes,
-          url: variantPath(rec.uploadId, v.name),
-        })),
-        jobId: rec.jobId,
-        ...(rec.webhook ? { webhook: rec.webhook } : {}),
-        ...(rec.error ? { error: rec.error } : {}),
-        createdAt: rec.createdAt,
-        updatedAt: rec.updatedAt,
-      } satisfies z.input<typeof uploadStatus>;
+      return statusBody(rec);
+    },
+  );
+
+  app.delete(
+    '/uploads/:id',
+    {
+      schema: {
+        summary: 'Cancel an upload and delete what was stored',
+        description:
+          'Cancels the resize (removed when it has not started; stopped on whichever worker runs it), deletes the ' +
+          'original and every variant, and answers with the final status, `cancelled`. Idempotent: a second DELETE ' +
+          'answers the same.',
+        tags: ['uploads'],
+        params: uploadParams,
+        response: { 200: uploadStatus, 404: errorResponse.meta({ description: 'NOT_FOUND' }) },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as z.infer<typeof uploadParams>;
+      const cancelled = await cancelUpload({ records, storage, admin: opts.admin }, id, { actor: `api:${req.id}` });
+      if (!cancelled) throw new ApiError('NOT_FOUND', 'No such upload');
+      req.log.info({ uploadId: id, job: cancelled.job.status, state: cancelled.job.state }, 'upload.cancelled');
+      return statusBody(cancelled.record);
     },
   );
 

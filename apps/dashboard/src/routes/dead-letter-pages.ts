@@ -14,6 +14,7 @@ import { html, json, type SafeHtml } from '../html.ts';
 import { payloadJsonSchema } from '../job-schema.ts';
 import { csrfField, fmtTime, sendPage } from '../layout.ts';
 import { letterChart, letterHistory } from '../letter-chart.ts';
+import { payloadVerdict } from '../payload-verdict.ts';
 import { filterFromQuery, groupView, sourceQueue, type TargetInput, targetSchema, toLetterTarget } from '../targets.ts';
 
 type Form = Record<string, string | string[] | undefined>;
@@ -244,7 +245,6 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
   function letterPage(req: FastifyRequest, reply: FastifyReply, e: DeadLetterEntry, tl: Timeline, notice?: SafeHtml) {
     const l = e.letter;
     const def = jobs[l.name];
-    const check = def?.payload.safeParse(l.payload);
     const t: TargetInput = { ids: [e.id], queue: l.sourceQueue };
     const board = `${boardPathFor(req.identity)}/queue/${encodeURIComponent(deadLetterQueueName(l.sourceQueue))}/${encodeURIComponent(e.id)}`;
     const body = html`<h1>Dead letter <code>${e.id}</code></h1>
@@ -260,7 +260,7 @@ export function deadLetterPages(app: FastifyInstance, ctx: DashboardContext) {
         <tr><th>Idempotency key</th><td>${l.idempotencyKey ?? ''}</td></tr><tr><th>Request id</th><td>${l.meta?.requestId ?? ''}</td></tr>
         <tr><th>Code</th><td><code>${l.code}</code></td></tr><tr><th>Error</th><td>${l.error.name}: ${l.error.message}</td></tr>
         <tr><th>Enqueued</th><td>${fmtTime(l.enqueuedAt)}</td></tr><tr><th>Failed</th><td>${fmtTime(l.failedAt)}</td></tr>
-        <tr><th>Payload fits today's schema</th><td data-testid="schema-check">${check === undefined ? html`<span class="err">no job "${l.name}" in today's registry</span>` : check.success ? html`<span class="ok">yes</span>` : html`<span class="err">no: ${check.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}</span>`}</td></tr>
+        <tr><th>Payload fits today's schema</th><td data-testid="schema-check">${payloadVerdict(def, l.name, l.payload, l.meta?.v)}</td></tr>
         <tr><th>Edits</th><td>${(l.edits ?? []).map((ed) => html`${ed.actor} at ${fmtTime(ed.at)}<br>`)}</td></tr>
       </tbody></table>
       ${timelineSection(e, tl)}

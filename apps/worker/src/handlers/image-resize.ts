@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  type CancelledJob,
   type DeadLetter,
   type Handler,
+  JobCancelledError,
   type JobContext,
   JobPostponedError,
   type Payload,
@@ -121,8 +123,11 @@ async function renderVariant(
   uploadId: string,
   v: PlannedVariant,
   storage: Storage,
+  signal: AbortSignal,
 ): Promise<VariantInfo> {
   const { data, info } = await decodeVariant(original, v);
+  // Cancelled (or timed out) while decoding: nothing more is written for an upload being deleted.
+  signal.throwIfAborted();
   const key = uploadKeys.variant(uploadId, v.name);
   await storage.put(key, data);
   const etag = `"${createHash('sha256').update(data).digest('base64url').slice(0, 27)}"`;
@@ -134,7 +139,7 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
   const { storage, records, producer } = deps;
   return async (p, ctx: JobContext) => {
     try {
-      await records.update(p.uploadId, { status: 'processing' }, { unless: ['done'] });
+      await records.update(p.uploadId, { status: 'processing' }, { unless: ['done', 'cancelled'] });
       const original = await storage.get(p.originalKey).catch((err) => {
         throw err instanceof ObjectNotFoundError ? new ImageOriginalMissingError(p.originalKey) : err;
       });
@@ -142,13 +147,21 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
       const made: VariantInfo[] = [];
       for (const [i, v] of plan.entries()) {
         // A redelivered or replayed job gets the stored result: a finished variant is never redone.
-        made.push(await ctx.step(`variant:${v.name}`, () => renderVariant(original, p.uploadId, v, storage)));
+        made.push(
+          await ctx.step(`variant:${v.name}`, () => renderVariant(original, p.uploadId, v, storage, ctx.signal)),
+        );
         const progress = Math.floor(((i + 1) / plan.length) * 99);
-        await records.update(p.uploadId, { variants: made, progress }, { unless: ['done'] });
+        await records.update(p.uploadId, { variants: made, progress }, { unless: ['done', 'cancelled'] });
         await ctx.progress(progress);
         if (deps.stepDelayMs && i < plan.length - 1) await sleep(deps.stepDelayMs, undefined, { signal: ctx.signal });
       }
-      await records.update(p.uploadId, { status: 'done', progress: 100, variants: made });
+      // A cancelled upload stays cancelled (its files are being deleted).
+      const finished = await records.update(
+        p.uploadId,
+        { status: 'done', progress: 100, variants: made },
+        { unless: ['cancelled'] },
+      );
+      if (!finished) return { cancelled: true };
       await ctx.progress(100);
       await records.clearError(p.uploadId);
       ctx.log.info({ uploadId: p.uploadId, variants: made.length }, 'upload.done');
@@ -170,8 +183,12 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
       const err = isStorageFull(caught)
         ? new StorageFullError('The storage is full: a variant could not be written', { cause: caught })
         : caught;
-      // Handed back at shutdown: not a failure, and another worker may own the upload already.
-      if (!(ctx.signal.aborted && ctx.signal.reason instanceof WorkerShuttingDownError)) {
+      // Handed back at shutdown or cancelled: not a failure (another worker may own the upload already, or it is
+      // being deleted).
+      const stopped =
+        ctx.signal.aborted &&
+        (ctx.signal.reason instanceof WorkerShuttingDownError || ctx.signal.reason instanceof JobCancelledError);
+      if (!stopped) {
         const code = (err as { code?: unknown }).code;
         await records
           .update(
@@ -183,7 +200,7 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
                 message: (err as Error).message?.slice(0, 300) ?? 'failed',
               },
             },
-            { unless: ['done', 'dead'] },
+            { unless: ['done', 'dead', 'cancelled'] },
           )
           .catch(() => {});
       }
@@ -198,6 +215,13 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
   };
 }
 
+/** When an upload's running job was cancelled (by `DELETE /uploads/:id` or an operator): the upload says so. */
+export function imageResizeCancelled(deps: Pick<ImageResizeDeps, 'records'>) {
+  return async (cancelled: CancelledJob<ResizePayload>) => {
+    await deps.records.update(cancelled.payload.uploadId, { status: 'cancelled' }, { unless: ['done', 'cancelled'] });
+  };
+}
+
 /** When an upload's job is dead: the upload says so, and its callback (if any) gets `upload.failed`. */
 export function imageResizeDeadLetter(deps: Pick<ImageResizeDeps, 'records' | 'producer'>) {
   return async (letter: DeadLetter<ResizePayload>) => {
@@ -205,7 +229,7 @@ export function imageResizeDeadLetter(deps: Pick<ImageResizeDeps, 'records' | 'p
     await deps.records.update(
       p.uploadId,
       { status: 'dead', error: { code: letter.code, message: letter.error.message.slice(0, 300) } },
-      { unless: ['done'] },
+      { unless: ['done', 'cancelled'] },
     );
     if (p.callbackUrl) {
       await deps.producer.enqueue(

@@ -79,7 +79,14 @@ export async function loadRegistry(spec: string, cwd: string): Promise<Registry>
 
 /** A stand-in registry that knows only queue names: enough to read and discard letters, never to replay. */
 function queuesOnly(queues: string[]): Registry {
-  return Object.freeze({ jobs: {}, events: {}, queues, jobsOf: () => [] }) as unknown as Registry;
+  return Object.freeze({
+    jobs: {},
+    events: {},
+    schedules: [],
+    queues,
+    jobsOf: () => [],
+    rateLimitOf: () => undefined,
+  }) as unknown as Registry;
 }
 
 const escapeGlob = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BullpenError, errorCode, errorMessage, JobErrorCode } from '../errors.ts';
 import { auditCommand } from './commands/audit.ts';
+import { cancelCommand } from './commands/cancel.ts';
 import { checkCommand } from './commands/check.ts';
 import { doctorCommand } from './commands/doctor.ts';
 import {
@@ -13,6 +14,7 @@ import {
   replayCommand,
   showCommand,
 } from './commands/letters.ts';
+import { schedulesCommand } from './commands/schedules.ts';
 import { searchCommand } from './commands/search.ts';
 import { CliContext, DEFAULT_PREFIX, DEFAULT_REDIS_URL, type GlobalOptions } from './context.ts';
 import { CliError, CliErrorCode, EXIT_CODES_HELP, ExitCode } from './exit-codes.ts';
@@ -169,11 +171,27 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('check')
     .description(
       "deploy gate: parse every waiting, delayed and prioritized job and every dead letter with today's schemas " +
-        '(needs --registry); print what would be dead-lettered (JOB_PAYLOAD_INVALID, JOB_UNKNOWN) grouped by job and ' +
-        'first issue; exit 1 when anything would',
+        '(needs --registry), migrating older payload versions first as a worker would; print how many would migrate ' +
+        'and what would be dead-lettered (JOB_PAYLOAD_INVALID, JOB_UNKNOWN, JOB_PAYLOAD_TOO_NEW, ' +
+        'JOB_PAYLOAD_MIGRATION_FAILED) grouped by job and first issue; exit 1 when anything would',
     )
     .option('--max-per-queue <n>', 'read at most n jobs per queue and state (default 100000)', positiveInt)
     .action(action((c, o: { maxPerQueue?: number }) => checkCommand(c, o)));
+
+  program
+    .command('cancel <ids...>')
+    .description(
+      'cancel jobs: remove those waiting or delayed, abort running ones in whichever worker runs them (no retry, ' +
+        'no dead letter). Audited as cli:<os user>; exit 1 when an id was not cancelled',
+    )
+    .option('--queue <queue>', 'the queue the ids are in (ids are unique per queue)')
+    .option('--wait <ms>', 'wait up to ms for running jobs to stop, and print their final state', positiveInt)
+    .action(action((c, ids: string[], o: { queue?: string; wait?: number }) => cancelCommand(c, ids, o)));
+
+  program
+    .command('schedules')
+    .description("the registry's schedules and the job schedulers Bullpen made in Redis, with their next run times")
+    .action(action((c) => schedulesCommand(c)));
 
   program
     .command('audit')

@@ -21,6 +21,12 @@ export async function checkCommand(ctx: CliContext, opts: { maxPerQueue?: number
   for (const t of report.truncated) {
     lines.push(`warning: ${t.queue} (${t.state}) has more than --max-per-queue; the rest was not read`);
   }
+  if (report.migrated > 0) {
+    const each = report.migrations.map(
+      (m) => `${m.name} v${m.fromVersion}->v${m.toVersion} (${m.jobs} job(s), ${m.letters} letter(s))`,
+    );
+    lines.push(`${report.migrated} payload(s) of an older version fit once migrated: ${each.join(', ')}`);
+  }
   if (report.ok) {
     lines.push("every payload fits today's schemas");
   } else {

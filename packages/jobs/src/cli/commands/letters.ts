@@ -108,7 +108,9 @@ export async function showCommand(ctx: CliContext, id: string, o: { queue?: stri
   const admin = await ctx.admin(registry);
   const entry = await admin.getDeadLetter(id, sourceQueue(registry, known, o.queue));
   const { letter } = entry;
-  const verdict = known ? parseQueuedPayload(registry, letter.name, letter.payload) : undefined;
+  const verdict = known
+    ? parseQueuedPayload(registry, letter.name, letter.payload, undefined, letter.meta?.v ?? 1)
+    : undefined;
   const schema = verdict
     ? verdict.ok
       ? { fits: true as const }
