@@ -16,6 +16,7 @@ COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/config/package.json packages/config/
+COPY packages/http/package.json packages/http/
 COPY packages/jobs/package.json packages/jobs/
 COPY packages/observability/package.json packages/observability/
 COPY packages/storage/package.json packages/storage/

@@ -43,4 +43,11 @@ if [ "$healthy" -lt 3 ]; then
   echo "validate-compose: api, worker and dashboard must wait for a healthy redis (found $healthy)" >&2
   exit 1
 fi
+# The image build installs from the lockfile with only the manifests copied first: each workspace package must be.
+for manifest in apps/*/package.json packages/*/package.json; do
+  if ! grep -q "^COPY $manifest " Dockerfile; then
+    echo "validate-compose: the Dockerfile does not copy $manifest before its install (the build would fail)" >&2
+    exit 1
+  fi
+done
 echo "validate-compose: docker-compose.yml is valid ($(docker-compose version --short))"

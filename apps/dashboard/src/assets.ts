@@ -16,7 +16,8 @@ const FILES = [
 
 /** Serves the dashboard's own files (read once, with an ETag), without a session and never redirected. */
 export function assetRoutes(app: FastifyInstance) {
-  const dir = path.join(import.meta.dirname, 'assets');
+  // Beside src/ and dist/, so the source and the build (and the image, which ships dist/ and assets/) find them.
+  const dir = path.join(import.meta.dirname, '../assets');
   for (const { url, file, type } of FILES) {
     const body = readFileSync(path.join(dir, file));
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
