@@ -29,7 +29,10 @@ RUN test -n "$APP" || (echo 'build with --build-arg APP=api|worker|dashboard' >&
 # The app and every workspace package it depends on, compiled (no TypeScript at run time).
 RUN pnpm --filter "@bullpen/${APP}..." build
 # /out: the app's dist/ and a node_modules of its production dependencies (workspace packages copied in).
-RUN pnpm --filter "@bullpen/${APP}" deploy --prod /out
+RUN pnpm --filter "@bullpen/${APP}" deploy --prod /out \
+  # valibot (Bull Board's) takes TypeScript as an optional peer for its types only; pnpm links the workspace's
+  # compiler (30 MB) into the dashboard's production install. Nothing runs it.
+  && rm -rf /out/node_modules/.pnpm/typescript@* /out/node_modules/.pnpm/@typescript+*
 
 # ---- runtime: slim Node, no pnpm, no dev dependencies, a non-root user ----
 FROM ${NODE_IMAGE} AS runtime

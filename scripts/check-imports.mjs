@@ -32,7 +32,7 @@ const MAY_IMPORT = {
   'packages/config': ['jobs'],
   'packages/storage': ['jobs'],
   'packages/uploads': ['jobs', 'storage'],
-  'packages/http': ['jobs', 'storage'],
+  'packages/http': ['jobs'],
   // The apps' OpenTelemetry setup: no workspace package (the framework must not depend on it either).
   'packages/observability': [],
   'packages/test-utils': [],

@@ -1,5 +1,4 @@
-import { BullpenError, isRedisUnavailable, JobPayloadInvalidError, QueueFullError } from '@bullpen/jobs';
-import { isStorageFull } from '@bullpen/storage';
+import { BullpenError, isDiskFull, isRedisUnavailable, JobPayloadInvalidError, QueueFullError } from '@bullpen/jobs';
 import { type ErrorBody, type ErrorRegistry, HttpError } from './errors.ts';
 
 /** How an error is answered. */
@@ -55,7 +54,7 @@ export function describeError<C extends string>(
     return answer(errors.error(thrown.code, undefined, retryAfter ? { 'retry-after': String(retryAfter) } : {}));
   }
   // The staged or committed file did not fit: what was written is already removed (storage and acceptUpload).
-  if (isStorageFull(thrown)) return answer(errors.error('STORAGE_FULL' as C, undefined, { connection: 'close' }));
+  if (isDiskFull(thrown)) return answer(errors.error('STORAGE_FULL' as C, undefined, { connection: 'close' }));
   if (isRedisUnavailable(thrown)) return answer(errors.error('REDIS_UNAVAILABLE' as C));
   const fastify = fastifyError(errors, thrown as FastifyLikeError);
   if (fastify) return answer(fastify);

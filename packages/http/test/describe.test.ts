@@ -1,5 +1,10 @@
-import { DeadLetterNotFoundError, JobPayloadInvalidError, QueueFullError, QueueUnavailableError } from '@bullpen/jobs';
-import { StorageFullError } from '@bullpen/storage';
+import {
+  BullpenError,
+  DeadLetterNotFoundError,
+  JobPayloadInvalidError,
+  QueueFullError,
+  QueueUnavailableError,
+} from '@bullpen/jobs';
 import { describe, expect, it } from 'vitest';
 import { defineErrors, describeError } from '../src/index.ts';
 
@@ -34,7 +39,7 @@ describe('one error registry for every app (issue 11)', () => {
 
   it('answers a full disk 507 and any Redis failure 503, never 500', () => {
     const enospc = Object.assign(new Error('write failed'), { code: 'ENOSPC' });
-    for (const err of [new StorageFullError('no space', { cause: enospc }), enospc]) {
+    for (const err of [new BullpenError('STORAGE_FULL', 'no space', { cause: enospc }), enospc]) {
       expect([answer(err).status, answer(err).body.error.code]).toEqual([507, 'STORAGE_FULL']);
     }
     const oom = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), {

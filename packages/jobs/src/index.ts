@@ -87,7 +87,7 @@ export {
 export type { QueueSet } from './queues.ts';
 export type { RateLimit } from './rate-limit.ts';
 export { checkRedis, RedisNotReadyError } from './redis-check.ts';
-export { isRedisUnavailable } from './redis-errors.ts';
+export { isDiskFull, isRedisUnavailable } from './redis-errors.ts';
 export { defineSchedule, type ScheduleDefinition, type ScheduleTiming, schedulerIdFor } from './schedules.ts';
 export { SIGNATURE_HEADER, signWebhook, verifyWebhookSignature } from './webhook-signature.ts';
 export {

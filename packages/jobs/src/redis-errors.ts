@@ -76,3 +76,20 @@ export function isRedisUnavailable(err: unknown): boolean {
   };
   return check(err);
 }
+
+/** What a write refused for want of space says: the OS's errno, or a storage error's own code. */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'STORAGE_FULL']);
+
+/**
+ * True when `err` (or an error in its `cause` chain) says that a write was refused for want of space: the disk
+ * or the quota is full (ENOSPC, EDQUOT, or a storage error coded `STORAGE_FULL`). Not the job's fault and not a
+ * bug: an API answers 507, a worker waits for an operator to free space.
+ */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DISK_FULL_CODES.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -68,16 +68,6 @@ export class StorageFullError extends StorageError {
 
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
-/** True for a write refused for want of space: a `StorageFullError`, or ENOSPC / EDQUOT in the error or its causes. */
-export function isStorageFull(err: unknown): boolean {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof StorageFullError) return true;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && DISK_FULL.has(code)) return true;
-  }
-  return false;
-}
-
 /** A local file-system error as a storage error where it has a code of its own (disk full); otherwise as is. */
 export function fromFsError(err: unknown, what: string): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;

@@ -1,7 +1,6 @@
 export { createStorage, parseStorageUrl, type StorageLocation, type StorageSettings } from './create-storage.ts';
 export {
   InvalidKeyError,
-  isStorageFull,
   ObjectNotFoundError,
   StorageDeniedError,
   StorageError,

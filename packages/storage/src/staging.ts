@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -46,9 +47,13 @@ export class TempFolder {
         cb(null, chunk);
       },
     });
+    const out = createWriteStream(temp, { flags: 'wx' });
     try {
-      await pipeline(source, tap, createWriteStream(temp, { flags: 'wx' }));
+      await pipeline(source, tap, out);
     } catch (err) {
+      // A source that fails at once can fail before the file is even opened: the stream then opens and closes it
+      // later. Removing it before that would leave it behind.
+      if (!out.closed) await once(out, 'close').catch(() => {});
       await rm(temp, { force: true });
       throw fromFsError(err, 'an upload');
     }

@@ -4,6 +4,7 @@ import {
   type CancelledJob,
   type DeadLetter,
   type Handler,
+  isDiskFull,
   JobCancelledError,
   type JobContext,
   JobPostponedError,
@@ -12,7 +13,7 @@ import {
   type Producer,
   WorkerShuttingDownError,
 } from '@bullpen/jobs';
-import { isStorageFull, ObjectNotFoundError, type Storage, StorageFullError } from '@bullpen/storage';
+import { ObjectNotFoundError, type Storage, StorageFullError } from '@bullpen/storage';
 import {
   type AppRegistry,
   type ImageFormat,
@@ -180,7 +181,7 @@ export function imageResizeHandler(deps: ImageResizeDeps): Handler<ResizePayload
       }
       return { variants: made.map((v) => v.name) };
     } catch (caught) {
-      const err = isStorageFull(caught)
+      const err = isDiskFull(caught)
         ? new StorageFullError('The storage is full: a variant could not be written', { cause: caught })
         : caught;
       // Handed back at shutdown or cancelled: not a failure (another worker may own the upload already, or it is
