@@ -26,6 +26,8 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
+  'password',
+  'secret',
   '*.password',
   '*.secret',
   'payload',
