@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, Transform } from 'node:stream';
@@ -9,8 +10,18 @@ import type { StagedObject } from './storage.ts';
 
 const HEAD_BYTES = 64;
 
-/** What a staged file becomes once committed: the backend moves or uploads `tempPath` under `key`. */
-export type CommitStaged = (tempPath: string, key: string, staged: { size: number; sha256: string }) => Promise<void>;
+/**
+ * What a staged file becomes once committed: the backend moves or uploads `tempPath` under `key`, and says
+ * which (a copied file is removed afterwards; a moved one is gone already).
+ */
+export type CommitStaged = (tempPath: string, key: string) => Promise<'moved' | 'copied'>;
+
+/** A write stream on a new file, once the file is open (so that a failure to create it loses no input). */
+async function openWriteStream(file: string): Promise<WriteStream> {
+  const out = createWriteStream(file, { flags: 'wx' });
+  await once(out, 'ready');
+  return out;
+}
 
 /**
  * A local folder of temporary files: uploads being received (staged) and, for the local folder, writes
@@ -18,19 +29,47 @@ export type CommitStaged = (tempPath: string, key: string, staged: { size: numbe
  * image; a file a killed process left behind is removed by `sweep`.
  */
 export class TempFolder {
+  /** The folder is made once per process, not per file (and again when something removed it: see `create`). */
+  private made: Promise<void> | undefined;
+
   constructor(readonly dir: string) {}
 
-  /** A fresh path in the folder (the folder is made when missing). */
-  async newPath(): Promise<string> {
-    await mkdir(this.dir, { recursive: true }).catch((err) => {
-      throw fromFsError(err, 'the temporary folder');
-    });
-    return path.join(this.dir, `${Date.now()}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  private ensureDir(): Promise<void> {
+    this.made ??= mkdir(this.dir, { recursive: true }).then(
+      () => undefined,
+      (err) => {
+        this.made = undefined;
+        throw fromFsError(err, 'the temporary folder');
+      },
+    );
+    return this.made;
+  }
+
+  /**
+   * Creates a new file in the folder with `create(path)` (which must create it exclusively, and throw ENOENT
+   * when the folder is missing). The folder is made on first use only; when it has gone since (an operator or a
+   * test removed it), it is made again and `create` retried once.
+   */
+  async create<T>(create: (path: string) => Promise<T>): Promise<{ path: string; made: T }> {
+    await this.ensureDir();
+    const p = path.join(this.dir, `${Date.now()}-${process.pid}-${randomBytes(6).toString('hex')}`);
+    try {
+      return { path: p, made: await create(p) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.made = undefined;
+      await this.ensureDir();
+      return { path: p, made: await create(p) };
+    }
   }
 
   /** Streams `source` into a new temporary file, counting and hashing it and keeping its first bytes. */
   async stage(source: Readable, commitStaged: CommitStaged): Promise<StagedObject> {
-    const temp = await this.newPath();
+    // Opened before a byte is read, so a missing folder can be made again without losing the stream.
+    const { path: temp, made: out } = await this.create(openWriteStream).catch((err) => {
+      source.destroy(); // as the pipeline below would on a failed write
+      throw fromFsError(err, 'an upload');
+    });
     const hash = createHash('sha256');
     let size = 0;
     const headChunks: Buffer[] = [];
@@ -47,7 +86,7 @@ export class TempFolder {
       },
     });
     try {
-      await pipeline(source, tap, createWriteStream(temp, { flags: 'wx' }));
+      await pipeline(source, tap, out);
     } catch (err) {
       await rm(temp, { force: true });
       throw fromFsError(err, 'an upload');
@@ -60,10 +99,9 @@ export class TempFolder {
       sha256,
       head: Buffer.concat(headChunks),
       commit: async (key) => {
-        await commitStaged(temp, key, { size, sha256 });
+        const done = await commitStaged(temp, key);
         gone = true;
-        // The local folder renamed the file away; an object store uploaded a copy of it.
-        await rm(temp, { force: true }).catch(() => {});
+        if (done === 'copied') await rm(temp, { force: true }).catch(() => {});
       },
       discard: async () => {
         if (gone) return;

@@ -46,6 +46,24 @@ describe('LocalStorage', () => {
     expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
   });
 
+  it('makes its temporary folder once, and again only when it was removed (no mkdir per upload)', async () => {
+    const first = await storage.stage(Readable.from([Buffer.from('one')]));
+    await first.commit('originals/a');
+    // An operator (or a test) removes the temporary folder, and the folder of the originals, while it runs.
+    rmSync(path.join(dir, '.tmp'), { recursive: true });
+    rmSync(path.join(dir, 'originals'), { recursive: true });
+    const second = await storage.stage(Readable.from([Buffer.from('two')]));
+    await second.commit('originals/b');
+    await storage.put('uploads/b/128.webp', Buffer.from('v1'));
+    rmSync(path.join(dir, '.tmp'), { recursive: true });
+    await storage.put('uploads/b/128.webp', Buffer.from('v2'));
+    await storage.put('uploads/b/512.webp', Buffer.from('v3'));
+    expect(await storage.list('originals')).toEqual(['originals/b']);
+    expect((await storage.get('uploads/b/128.webp')).toString()).toBe('v2');
+    expect(await storage.list('uploads/b')).toEqual(['uploads/b/128.webp', 'uploads/b/512.webp']);
+    expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
+  });
+
   it('sweeps temporary files older than the given age', async () => {
     await storage.put('a/b', Buffer.from('x'));
     const old = path.join(dir, '.tmp', 'left-by-a-killed-process');
