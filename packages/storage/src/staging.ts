@@ -1,7 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +9,11 @@ import { fromFsError } from './errors.ts';
 import type { StagedObject } from './storage.ts';
 
 const HEAD_BYTES = 64;
+/**
+ * Files up to this size are also kept in memory while they stream in, for `bytes()` (holding them until the
+ * upload is checked costs less than reading them back: four file system calls) and hashed only when asked.
+ */
+const KEPT_BYTES = 1024 * 1024;
 
 /**
  * What a staged file becomes once committed: the backend moves or uploads `tempPath` under `key`, and says
@@ -63,24 +68,37 @@ export class TempFolder {
     }
   }
 
-  /** Streams `source` into a new temporary file, counting and hashing it and keeping its first bytes. */
+  /**
+   * Streams `source` into a new temporary file, counting it and keeping its first bytes, and its whole bytes
+   * while it is small. Its SHA-256 is computed as it streams once it outgrows that, else when first asked for.
+   */
   async stage(source: Readable, commitStaged: CommitStaged): Promise<StagedObject> {
     // Opened before a byte is read, so a missing folder can be made again without losing the stream.
     const { path: temp, made: out } = await this.create(openWriteStream).catch((err) => {
       source.destroy(); // as the pipeline below would on a failed write
       throw fromFsError(err, 'an upload');
     });
-    const hash = createHash('sha256');
+    let hash: Hash | undefined;
     let size = 0;
     const headChunks: Buffer[] = [];
     let headLen = 0;
+    let kept: Buffer[] | undefined = [];
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         size += chunk.length;
-        hash.update(chunk);
         if (headLen < HEAD_BYTES) {
           headChunks.push(chunk.subarray(0, HEAD_BYTES - headLen));
           headLen += Math.min(chunk.length, HEAD_BYTES - headLen);
+        }
+        if (kept && size <= KEPT_BYTES) {
+          kept.push(chunk);
+        } else {
+          if (kept) {
+            hash = createHash('sha256');
+            for (const c of kept) hash.update(c);
+            kept = undefined;
+          }
+          hash!.update(chunk);
         }
         cb(null, chunk);
       },
@@ -91,13 +109,27 @@ export class TempFolder {
       await rm(temp, { force: true });
       throw fromFsError(err, 'an upload');
     }
-    const sha256 = hash.digest('hex');
+    let sha256 = hash?.digest('hex');
+    let whole: Buffer | undefined;
+    let keptBytes: Buffer[] | undefined = kept;
     let gone = false;
     return {
       path: temp,
       size,
-      sha256,
+      get sha256() {
+        if (sha256 === undefined) {
+          const h = createHash('sha256');
+          for (const c of whole ? [whole] : (keptBytes ?? [])) h.update(c);
+          sha256 = h.digest('hex');
+        }
+        return sha256;
+      },
       head: Buffer.concat(headChunks),
+      bytes: async () => {
+        whole ??= keptBytes ? Buffer.concat(keptBytes, size) : await readFile(temp);
+        keptBytes = undefined;
+        return whole;
+      },
       commit: async (key) => {
         const done = await commitStaged(temp, key);
         gone = true;
