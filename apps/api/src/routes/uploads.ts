@@ -108,7 +108,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
           ...(callbackUrl ? { callbackUrl } : {}),
           requestId: req.id,
           ...(idemKey !== undefined ? { idempotencyKey: idemKey, fingerprint: JSON.stringify(parsed.data) } : {}),
-          probe: async (s) => (probed = await probeImage(s.path, format, opts.maxPixels)),
+          probe: async (s) => (probed = await probeImage(s, format, opts.maxPixels)),
         });
         const { uploadId, jobId } = accepted;
         const body = { uploadId, jobId, status: 'queued' as const, statusUrl: statusPath(uploadId) };
