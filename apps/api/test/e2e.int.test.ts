@@ -1,6 +1,6 @@
 import { closeRedis, createProducer, createRedisConnection, letterIdFor } from '@bullpen/jobs';
 import { freePort, useRedisTest, waitFor } from '@bullpen/test-utils';
-import { registry } from '@bullpen/uploads';
+import { registry, uploadKeys } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -101,7 +101,10 @@ describe('upload to variants, with a real worker process', () => {
       expect(missing.json().error.code).toBe('NOT_FOUND');
     }
     // Every variant exists once, nothing else is left (no temporary files).
-    expect(filesUnder(dir).filter((f) => !f.endsWith('/original'))).toHaveLength(3 * 6 - 3);
+    expect(filesUnder(dir).filter((f) => f.startsWith('uploads/'))).toHaveLength(3 * 6 - 3);
+    expect(filesUnder(dir).filter((f) => f.startsWith('originals/'))).toEqual(
+      uploads.map((u) => uploadKeys.original(u.id)).sort(),
+    );
     expect(filesUnder(dir).filter((f) => f.startsWith('.tmp'))).toEqual([]);
     // The request id travelled into the worker's log.
     expect(worker.output()).toContain('"requestId":"e2e-jpeg"');

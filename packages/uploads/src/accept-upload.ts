@@ -137,5 +137,10 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
 
 /** Removes an upload's files and record; a failure is reported through the error it rethrows. */
 async function removeUpload(deps: AcceptUploadDeps, uploadId: string): Promise<void> {
-  await Promise.allSettled([deps.storage.deletePrefix(uploadKeys.dir(uploadId)), deps.records.delete(uploadId)]);
+  const { prefixes, keys } = uploadKeys.owned(uploadId);
+  await Promise.allSettled([
+    ...prefixes.map((p) => deps.storage.deletePrefix(p)),
+    ...keys.map((k) => deps.storage.delete(k)),
+    deps.records.delete(uploadId),
+  ]);
 }
