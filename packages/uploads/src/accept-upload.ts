@@ -59,13 +59,14 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
   const { records, producer, idempotency } = deps;
   const { staged } = req;
   const key = req.idempotencyKey;
-  const fingerprint = `${staged.sha256}:${req.fingerprint ?? ''}`;
   let lease: IdempotencyLease | undefined;
   let committed: string | undefined;
   let enqueueSent = false;
   try {
     if (key !== undefined) {
       if (!idempotency) throw new TypeError('acceptUpload: an idempotencyKey needs deps.idempotency');
+      // The bytes' hash is needed only here: a staged upload computes it when first asked (see StagedObject).
+      const fingerprint = `${staged.sha256}:${req.fingerprint ?? ''}`;
       const claim = await idempotency.claim(IDEMPOTENCY_SCOPE, key, fingerprint);
       switch (claim.kind) {
         case 'new':
