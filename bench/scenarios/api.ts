@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, spawnTs, type TsProcess } from '@bullpen/test-utils';
 import autocannon from 'autocannon';
-import { probeImage } from '../../apps/api/src/image-probe.ts';
+import sharp from 'sharp';
+import { checkImage } from '../../apps/api/src/image-probe.ts';
 import { spawnApi, waitHttp } from '../lib/apps.ts';
 import type { BenchContext } from '../lib/bench-context.ts';
 import { jpeg200k } from '../lib/images.ts';
@@ -27,7 +29,15 @@ async function checkCosts(image: Buffer): Promise<Record<string, number>> {
   };
   try {
     return {
-      probeImageCpuMs: await cpuMs(() => probeImage(file, 'jpeg', 50_000_000)),
+      // The door check as the API runs it on this upload: header and structure of the bytes kept from the stream.
+      doorCheckCpuMs: await cpuMs(() => checkImage(image, 'jpeg', 50_000_000)),
+      // The same with the bytes read back from the staged file, as for uploads over 1 MiB.
+      doorCheckReadBackCpuMs: await cpuMs(async () => checkImage(await readFile(file), 'jpeg', 50_000_000)),
+      // What the door did before issue 12: sharp's header read, then a small decode of the whole file.
+      previousDecodeCpuMs: await cpuMs(async () => {
+        await sharp(file, { limitInputPixels: false }).metadata();
+        await sharp(file, { failOn: 'truncated' }).resize(32, 32, { fit: 'inside' }).raw().toBuffer();
+      }),
       sha256CpuMs: await cpuMs(() => createHash('sha256').update(image).digest('hex')),
     };
   } finally {
@@ -122,26 +132,33 @@ export async function apiBench(ctx: BenchContext): Promise<Section> {
     }
     const pick = (k: keyof Measure) => [a.map((m) => m[k]), b.map((m) => m[k])] as const;
     const costs = await checkCosts(image);
-    ctx.log(`api: probeImage ${costs.probeImageCpuMs} CPU ms per upload, sha256 ${costs.sha256CpuMs} ms`);
+    ctx.log(
+      `api: door check ${costs.doorCheckCpuMs} CPU ms per upload (${costs.doorCheckReadBackCpuMs} reading the file back), ` +
+        `the decode it replaced ${costs.previousDecodeCpuMs} ms, sha256 ${costs.sha256CpuMs} ms`,
+    );
     return {
       id: 'api',
       title: '3. Upload API (autocannon, 50 connections)',
       baselineName: 'bare Fastify + multipart + Queue.add',
       rows: [
-        row('accepted uploads/s (202)', 'req/s', ...pick('okPerS'), { op: '>=', value: 0.9 }),
+        // Issue 12's targets.
+        row('accepted uploads/s (202)', 'req/s', ...pick('okPerS'), { op: '>=', value: 0.8 }),
         row('latency p50', 'ms', ...pick('p50'), undefined, 1),
-        row('latency p99', 'ms', ...pick('p99'), { op: '<=', value: 1.2 }, 1),
+        row('latency p99', 'ms', ...pick('p99'), { op: '<=', value: 1.5 }, 1),
         row('server CPU per request', 'ms', ...pick('serverCpuMsPerRequest'), undefined, 2),
         row('answers other than 2xx', 'count', ...pick('non2xx')),
       ],
       extra: { secondsPerRun: seconds, uploadBytes: image.length, bodyBytes: body.length, perUploadChecks: costs },
       notes: [
         `Each request posts the same ${Math.round(image.length / 1024)} KB JPEG (noise, made with sharp) for ${seconds} s. ` +
-          'Bullpen: `apps/api/src/main.ts` (NODE_ENV=production, LOG_LEVEL=warn, QUEUE_MAX_BACKLOG=1e8, no worker): stream to a ' +
-          'temporary file, type sniffing, header probe and a small decode of the whole image, status record, enqueue. ' +
+          'Bullpen: `node apps/api/dist/main.js` (NODE_ENV=production, LOG_LEVEL=warn, QUEUE_MAX_BACKLOG=1e8, no worker): stream ' +
+          'to a temporary file, type sniffing, the door check (header dimensions, then the structure: JPEG segments and ' +
+          'scans to EOI; no decode), the original renamed into place, status record and enqueue in one round trip. ' +
           'Baseline: stream to disk and `Queue.add`, nothing checked. Both are separate processes; autocannon runs in the bench process.',
-        `Per upload on this file, measured alone: \`probeImage\` (header + a small decode of the whole image) ` +
-          `${costs.probeImageCpuMs} CPU ms, SHA-256 of the bytes ${costs.sha256CpuMs} ms.`,
+        `Per upload on this file, measured alone: the door check (\`checkImage\`: header, then structure, on the bytes ` +
+          `kept from the stream) ${costs.doorCheckCpuMs} CPU ms (${costs.doorCheckReadBackCpuMs} ms reading the file back, ` +
+          `as for uploads over 1 MiB); the header read and small decode it replaced ${costs.previousDecodeCpuMs} ms; ` +
+          `SHA-256 of the bytes ${costs.sha256CpuMs} ms.`,
       ],
     };
   } finally {

@@ -1,10 +1,11 @@
-// CPU profile of the upload API under autocannon load (bench 3's request), for finding what a request costs:
+// CPU profile of the upload API under autocannon load (bench 3's request), for finding what a request costs.
+// It profiles the built API as bench 3 runs it (`node apps/api/dist/main.js`; `pnpm build` first):
 //   tsx bench/tools/profile-api.ts   → bench/results/tmp/prof/api/*.cpuprofile, then summarize-cpuprofile.ts
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, startRedisServer, tsNodeArgs } from '@bullpen/test-utils';
+import { freePort, startRedisServer } from '@bullpen/test-utils';
 import autocannon from 'autocannon';
 import { ROOT } from '../lib/apps.ts';
 import { jpeg200k } from '../lib/images.ts';
@@ -15,7 +16,7 @@ const redis = await startRedisServer();
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-prof-api-'));
 const port = await freePort();
 const profDir = path.join(ROOT, 'bench/results/tmp/prof/api');
-const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, ...tsNodeArgs('src/main.ts')], {
+const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, 'dist/main.js'], {
   cwd: path.join(ROOT, 'apps/api'),
   env: {
     ...process.env,

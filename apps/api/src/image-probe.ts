@@ -1,55 +1,66 @@
+import type { StagedObject } from '@bullpen/storage';
 import type { ImageFormat } from '@bullpen/uploads';
-import sharp from 'sharp';
 import { ApiError } from './errors.ts';
+import { checkAvif } from './image-check/avif.ts';
+import { ImageCheckError, type ImageSize, type OnHeader } from './image-check/check-error.ts';
+import { checkGif } from './image-check/gif.ts';
+import { checkJpeg } from './image-check/jpeg.ts';
+import { checkPng } from './image-check/png.ts';
+import { checkTiff } from './image-check/tiff.ts';
+import { checkWebp } from './image-check/webp.ts';
 
 export interface ProbedImage {
   format: ImageFormat;
-  /** Width and height as displayed (EXIF orientation applied). */
+  /** Width and height as displayed (EXIF orientation, or AVIF's `irot`, applied). */
   width: number;
   height: number;
 }
 
-/** What sharp calls each format (AVIF is decoded by the HEIF loader). */
-const SHARP_FORMATS: Record<ImageFormat, string[]> = {
-  jpeg: ['jpeg'],
-  png: ['png'],
-  webp: ['webp'],
-  gif: ['gif'],
-  avif: ['heif', 'avif'],
-  tiff: ['tiff'],
+const CHECKS: Record<ImageFormat, (bytes: Buffer, onHeader: OnHeader) => ImageSize> = {
+  jpeg: checkJpeg,
+  png: checkPng,
+  gif: checkGif,
+  webp: checkWebp,
+  avif: checkAvif,
+  tiff: checkTiff,
+};
+
+const MESSAGES: Record<ImageCheckError['kind'], string> = {
+  header: 'The image header cannot be read',
+  truncated: 'The image is truncated',
+  damaged: 'The image data is damaged',
+  unsupported: 'The image uses a variant of its format that cannot be decoded',
 };
 
 /**
- * Checks a staged image: its header first (dimensions, refused over `maxPixels` before a single pixel is
- * decoded: decompression bombs), then a small decode of the whole file, so a truncated or corrupt image
- * is refused here rather than failing five times in a worker. The answer says what is wrong in its own words;
- * libvips' text (which may quote the file) goes to the log only, as the error's `cause`.
+ * The door check of an uploaded image's bytes, without decoding a pixel: its header's dimensions (over
+ * `maxPixels` refused before the rest of the file is read: decompression bombs), then its structure as its
+ * format defines it (segments, chunks, boxes or IFDs within the file, checksums, end-of-image marker), so a
+ * truncated or broken file is refused here. Damage inside compressed data is the worker's to find when it
+ * decodes (IMAGE_CORRUPT, dead-lettered at once). Answers name only what is wrong; the check's details
+ * (offsets, what it expected) go to the log as the error's `cause`.
  */
-export async function probeImage(path: string, sniffed: ImageFormat, maxPixels: number): Promise<ProbedImage> {
-  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
+export function checkImage(bytes: Buffer, format: ImageFormat, maxPixels: number): ProbedImage {
+  const refuseBombs: OnHeader = ({ width, height }) => {
+    if (width * height > maxPixels) {
+      throw new ApiError(
+        'UPLOAD_TOO_MANY_PIXELS',
+        `The image is ${width}x${height} pixels; at most ${maxPixels} pixels are allowed`,
+      );
+    }
+  };
   try {
-    meta = await sharp(path, { limitInputPixels: false }).metadata();
+    const { width, height } = CHECKS[format](bytes, refuseBombs);
+    return { format, width, height };
   } catch (err) {
-    throw new ApiError('UPLOAD_CORRUPT', 'The image header cannot be read', {}, { cause: err });
+    if (err instanceof ImageCheckError) throw new ApiError('UPLOAD_CORRUPT', MESSAGES[err.kind], {}, { cause: err });
+    // A read past the end of the bytes that a check did not foresee: the file is not what its format says.
+    if (err instanceof RangeError) throw new ApiError('UPLOAD_CORRUPT', MESSAGES.damaged, {}, { cause: err });
+    throw err;
   }
-  if (!SHARP_FORMATS[sniffed].includes(meta.format) || !meta.width || !meta.height) {
-    throw new ApiError('UPLOAD_CORRUPT', 'The image header is inconsistent with its type');
-  }
-  if (meta.width * meta.height > maxPixels) {
-    throw new ApiError(
-      'UPLOAD_TOO_MANY_PIXELS',
-      `The image is ${meta.width}x${meta.height} pixels; at most ${maxPixels} pixels are allowed`,
-    );
-  }
-  try {
-    // Shrink-on-load keeps this cheap for JPEG and WebP; every format is still read to its end.
-    await sharp(path, { failOn: 'truncated', limitInputPixels: maxPixels })
-      .resize(32, 32, { fit: 'inside' })
-      .raw()
-      .toBuffer();
-  } catch (err) {
-    throw new ApiError('UPLOAD_CORRUPT', 'The image data is truncated or damaged', {}, { cause: err });
-  }
-  const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
-  return { format: sniffed, width: oriented.width, height: oriented.height };
+}
+
+/** `checkImage` of a staged upload's bytes (whole: every format's structure check reads most of them). */
+export async function probeImage(staged: StagedObject, format: ImageFormat, maxPixels: number): Promise<ProbedImage> {
+  return checkImage(await staged.bytes(), format, maxPixels);
 }

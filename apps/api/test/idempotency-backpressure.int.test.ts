@@ -1,5 +1,5 @@
 import { closeRedis, createProducer, createRedisConnection } from '@bullpen/jobs';
-import { registry } from '@bullpen/uploads';
+import { registry, uploadKeys } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { filesUnder, fileUpload, jobCount, makeImage, useApiApp } from './helpers.ts';
@@ -34,7 +34,7 @@ describe('Idempotency-Key and back-pressure', () => {
     expect(second.headers.location).toBe(first.headers.location);
     expect(second.headers['idempotent-replayed']).toBe('true');
     expect(await jobCount(t, 'images')).toBe(1);
-    expect(filesUnder(api.dir)).toEqual([`uploads/${first.json().uploadId}/original`]);
+    expect(filesUnder(api.dir)).toEqual([uploadKeys.original(first.json().uploadId)]);
 
     // Another key is another upload.
     const other = await post(app, img, { 'idempotency-key': 'order-43-photo' });
@@ -53,7 +53,7 @@ describe('Idempotency-Key and back-pressure', () => {
     const fields = await post(app, await makeImage('png', 300, 200), { 'idempotency-key': 'k-1' }, { sizes: '128' });
     expect(fields.statusCode).toBe(409);
     expect(await jobCount(t, 'images')).toBe(1);
-    expect(filesUnder(api.dir)).toEqual([`uploads/${first.json().uploadId}/original`]);
+    expect(filesUnder(api.dir)).toEqual([uploadKeys.original(first.json().uploadId)]);
   });
 
   it('lets a key be used again after its first request was refused', async () => {
@@ -72,7 +72,7 @@ describe('Idempotency-Key and back-pressure', () => {
     expect(full.statusCode).toBe(503);
     expect(full.json()).toEqual({ error: { code: 'QUEUE_FULL', message: expect.any(String), requestId: 'full-1' } });
     expect(Number(full.headers['retry-after'])).toBeGreaterThan(0);
-    expect(filesUnder(api.dir).filter((f) => f.endsWith('/original'))).toHaveLength(2);
+    expect(filesUnder(api.dir).filter((f) => f.startsWith('originals/'))).toHaveLength(2);
     expect(filesUnder(api.dir).filter((f) => f.startsWith('.tmp'))).toEqual([]);
     expect(await jobCount(t, 'images')).toBe(2);
 

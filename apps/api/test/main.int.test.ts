@@ -1,4 +1,5 @@
 import { freePort, useRedisTest } from '@bullpen/test-utils';
+import { uploadKeys } from '@bullpen/uploads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Child, filesUnder, makeImage, removeDir, spawnApp, stopChild, tempDir, waitForHttp } from './helpers.ts';
 
@@ -42,7 +43,7 @@ describe('the API as a real process', () => {
     const tooBig = await fetch(`${base}/uploads`, { method: 'POST', body: big });
     expect(tooBig.status).toBe(413);
     expect(((await tooBig.json()) as { error: { code: string } }).error.code).toBe('UPLOAD_TOO_LARGE');
-    expect(filesUnder(dir)).toEqual([`uploads/${uploadId}/original`]);
+    expect(filesUnder(dir)).toEqual([uploadKeys.original(uploadId)]);
 
     api.child.kill('SIGTERM');
     expect(await api.exited).toBe(0);

@@ -89,7 +89,7 @@ describe('the API when Redis fails', () => {
     expect([...statuses.keys()].every((c) => c === 'REDIS_UNAVAILABLE' || c === 'QUEUE_UNAVAILABLE')).toBe(true);
     expect((await app!.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     expect(filesUnder(dir).filter((f) => f.startsWith('.tmp'))).toEqual([]);
-    expect(filesUnder(dir).filter((f) => f.endsWith('/original'))).toHaveLength(1);
+    expect(filesUnder(dir).filter((f) => f.startsWith('originals/'))).toHaveLength(1);
 
     server = await startRedisServer({ port: server.port });
     await waitFor(async () => (await app!.inject({ method: 'GET', url: '/readyz' })).statusCode === 200, 10_000);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { S3Storage } from '@bullpen/storage';
 import { freePort, type S3ServerHandle, startS3Server, useRedisTest, waitFor } from '@bullpen/test-utils';
+import { uploadKeys } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -86,7 +87,7 @@ describe('uploads kept in S3 (STORAGE_URL=s3://...), shared by the API and a wor
     const res = await app.inject({ method: 'POST', url: '/uploads', payload: req.payload, headers: req.headers });
     expect(res.statusCode, res.body).toBe(202);
     const { uploadId, statusUrl } = res.json();
-    expect(await bucketKeys(prefix)).toEqual([`uploads/${uploadId}/original`]);
+    expect(await bucketKeys(prefix)).toEqual([uploadKeys.original(uploadId)]);
 
     const status = await waitFor(
       async () => {
@@ -113,7 +114,7 @@ describe('uploads kept in S3 (STORAGE_URL=s3://...), shared by the API and a wor
     }
     // Everything is in the bucket; neither folder holds an object (nor a leftover staging file).
     expect(await bucketKeys(prefix)).toEqual(
-      [`uploads/${uploadId}/original`, ...names.map((n) => `uploads/${uploadId}/${n}`)].sort(),
+      [uploadKeys.original(uploadId), ...names.map((n) => `uploads/${uploadId}/${n}`)].sort(),
     );
     expect(filesUnder(apiDir)).toEqual([]);
     expect(filesUnder(workerDir)).toEqual([]);

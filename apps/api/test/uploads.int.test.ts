@@ -1,5 +1,5 @@
 import { closeRedis, createProducer, createRedisConnection } from '@bullpen/jobs';
-import { registry } from '@bullpen/uploads';
+import { registry, uploadKeys } from '@bullpen/uploads';
 import { describe, expect, it } from 'vitest';
 import { filesUnder, fileUpload, jobCount, makeImage, multipart, pngClaiming, scanKeys, useApiApp } from './helpers.ts';
 
@@ -41,7 +41,7 @@ describe('POST /uploads', () => {
         sizes: [128, 512],
         variants: [],
       });
-      expect(filesUnder(server.dir)).toContain(`uploads/${json.uploadId}/original`);
+      expect(filesUnder(server.dir)).toContain(uploadKeys.original(json.uploadId));
 
       const conn = createRedisConnection(t.url, 'admin');
       const producer = createProducer(registry, { connection: conn, prefix: t.prefix });

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { letterIdFor } from '@bullpen/jobs';
 import { LocalStorage } from '@bullpen/storage';
 import { useRedisTest, waitFor } from '@bullpen/test-utils';
+import { uploadKeys } from '@bullpen/uploads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildWorker, type WorkerApp } from '../src/app.ts';
 import { filesUnder, makeImage, removeDir, type Seeder, seeder, tempDir, workerConfig } from './helpers.ts';
@@ -65,9 +66,9 @@ describe('image.resize on a full disk (issue 10, defect 5)', () => {
     }, 15_000);
     expect(rec.error).toBeUndefined();
     expect(filesUnder(dir)).toEqual([
+      uploadKeys.original('upload-full1'),
       'uploads/upload-full1/128.png',
       'uploads/upload-full1/128.webp',
-      'uploads/upload-full1/original',
     ]);
   });
 

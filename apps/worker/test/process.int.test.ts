@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, useRedisTest, waitFor } from '@bullpen/test-utils';
+import { uploadKeys } from '@bullpen/uploads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { planVariants } from '../src/handlers/image-resize.ts';
 import {
@@ -47,11 +48,14 @@ describe('worker processes', () => {
     return { child, port };
   }
 
+  /** Everything the upload has in storage: its variants, and its original (kept flat under `originals/`). */
   const expectedFiles = (uploadId: string) =>
     [
       ...planVariants({ format: 'jpeg', sizes: [128, 512, 1024] }).map((v) => `uploads/${uploadId}/${v.name}`),
-      `uploads/${uploadId}/original`,
+      uploadKeys.original(uploadId),
     ].sort();
+  const filesOf = (uploadId: string) =>
+    filesUnder(dir!).filter((f) => f.startsWith(`uploads/${uploadId}/`) || f === uploadKeys.original(uploadId));
 
   async function seedJob(uploadId: string) {
     dir ??= tempDir();
@@ -89,7 +93,7 @@ describe('worker processes', () => {
     expect(done.variants.map((v) => v.name)).toEqual(
       planVariants({ format: 'jpeg', sizes: [128, 512, 1024] }).map((v) => v.name),
     );
-    expect(filesUnder(path.join(dir, 'uploads')).map((f) => `uploads/${f}`)).toEqual(expectedFiles('upload-kill1'));
+    expect(filesOf('upload-kill1')).toEqual(expectedFiles('upload-kill1'));
     // The variant finished before the crash was not redone (its ctx.step result was reused).
     expect(statSync(first).mtimeMs).toBe(firstMtime);
     const job = await s!.producer.queue('images').getJob('image.resize#upload-kill1');
@@ -109,7 +113,7 @@ describe('worker processes', () => {
     expect(await w.child.exited).toBe(0);
     expect((await s!.records.get('upload-term1'))?.status).toBe('done');
     expect(w.child.output()).toContain('"msg":"worker.stopped"');
-    expect(filesUnder(path.join(dir, 'uploads')).map((f) => `uploads/${f}`)).toEqual(expectedFiles('upload-term1'));
+    expect(filesOf('upload-term1')).toEqual(expectedFiles('upload-term1'));
   });
 
   it('on SIGTERM past the grace period hands the job back, exits 0, and another worker completes it', async () => {
@@ -136,6 +140,6 @@ describe('worker processes', () => {
       30_000,
       'the second worker to finish',
     );
-    expect(filesUnder(path.join(dir, 'uploads')).map((f) => `uploads/${f}`)).toEqual(expectedFiles('upload-term2'));
+    expect(filesOf('upload-term2')).toEqual(expectedFiles('upload-term2'));
   });
 });

@@ -1,4 +1,5 @@
 import { useRedisTest, waitFor } from '@bullpen/test-utils';
+import { uploadKeys } from '@bullpen/uploads';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildWorker, type WorkerApp } from '../src/app.ts';
@@ -62,7 +63,7 @@ describe('image.resize', () => {
         expect([meta.width, meta.height, v.width]).toEqual([width, Math.round((width * 600) / 900), width]);
       }
       expect(filesUnder(dir)).toEqual(
-        [...expected.map((v) => `uploads/upload-0001/${v.name}`), 'uploads/upload-0001/original'].sort(),
+        [...expected.map((v) => `uploads/upload-0001/${v.name}`), uploadKeys.original('upload-0001')].sort(),
       );
     },
   );

@@ -1,4 +1,5 @@
 import { freePort, type TsProcess, useRedisTest, waitFor } from '@bullpen/test-utils';
+import { uploadKeys } from '@bullpen/uploads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { planVariants } from '../src/handlers/image-resize.ts';
 import { filesUnder, makeImage, removeDir, type Seeder, seeder, spawnWorker, tempDir, workerEnv } from './helpers.ts';
@@ -92,8 +93,10 @@ describe('N worker processes on one Redis and one storage folder', () => {
       expect(r.status).toBe('done');
       expect(r.variants.map((v) => v.name)).toEqual(planned);
     }
-    const files = filesUnder(dir!).filter((f) => ids.some((id) => f.startsWith(`uploads/${id}/`)));
-    expect(files).toEqual(ids.flatMap((id) => [...planned, 'original'].map((n) => `uploads/${id}/${n}`)).sort());
+    const mine = (f: string) => ids.some((id) => f.startsWith(`uploads/${id}/`) || f === uploadKeys.original(id));
+    expect(filesUnder(dir!).filter(mine)).toEqual(
+      ids.flatMap((id) => [...planned.map((n) => `uploads/${id}/${n}`), uploadKeys.original(id)]).sort(),
+    );
     expect(filesUnder(dir!).filter((f) => f.startsWith('.tmp/'))).toEqual([]);
 
     // Each job completed exactly once across the processes (from their logs), none failed, none dead.

@@ -27,28 +27,35 @@ export class LocalStorage implements Storage {
     return path.join(this.root, ...key.split('/'));
   }
 
+  /**
+   * Renames a temporary file into place. The key's folder is made only when the rename finds it missing: once
+   * per folder (an upload's variants share one; originals all live in one), not once per write.
+   */
   private async moveInto(temp: string, key: string): Promise<void> {
     const target = this.pathOf(key);
     try {
-      await mkdir(path.dirname(target), { recursive: true });
-      await rename(temp, target);
+      await rename(temp, target).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await mkdir(path.dirname(target), { recursive: true });
+        await rename(temp, target);
+      });
     } catch (err) {
       throw fromFsError(err, `"${key}"`);
     }
   }
 
   stage(source: Readable): Promise<StagedObject> {
-    return this.temp.stage(source, (temp, key) => this.moveInto(temp, key));
+    return this.temp.stage(source, (temp, key) => this.moveInto(temp, key).then(() => 'moved' as const));
   }
 
   async put(key: string, data: Buffer): Promise<void> {
     this.pathOf(key);
-    const temp = await this.temp.newPath();
+    let temp: string | undefined;
     try {
-      await writeFile(temp, data, { flag: 'wx' });
+      temp = (await this.temp.create((p) => writeFile(p, data, { flag: 'wx' }))).path;
       await this.moveInto(temp, key);
     } catch (err) {
-      await rm(temp, { force: true });
+      if (temp) await rm(temp, { force: true });
       throw fromFsError(err, `"${key}"`);
     }
   }

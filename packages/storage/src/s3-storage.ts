@@ -103,7 +103,7 @@ export class S3Storage implements Storage {
   }
 
   stage(source: Readable): Promise<StagedObject> {
-    return this.temp.stage(source, (temp, key) => this.upload(temp, key));
+    return this.temp.stage(source, (temp, key) => this.upload(temp, key).then(() => 'copied' as const));
   }
 
   /** Uploads a local file: one PUT when it fits in a part, else a multipart upload (each part retried alone). */

@@ -36,6 +36,11 @@ export interface StagedObject {
   /** The first bytes (up to 64), for sniffing the type. */
   readonly head: Buffer;
   /**
+   * The bytes whole, for a reader that checks them (the API's image check): kept in memory as they streamed in
+   * when the file is small (up to 1 MiB), read back from the temporary file otherwise. Before `commit`.
+   */
+  bytes(): Promise<Buffer>;
+  /**
    * Stores the bytes under `key` (atomically: a reader sees the whole object or nothing) and removes the
    * temporary file. On failure the temporary file stays until `discard`.
    */

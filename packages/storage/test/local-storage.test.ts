@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -43,6 +44,42 @@ describe('LocalStorage', () => {
     const other = await storage.stage(Readable.from([Buffer.from('x')]));
     await other.discard();
     await other.discard();
+    expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
+  });
+
+  it('gives a staged upload its bytes whole: kept from the stream up to 1 MiB, read back from the file beyond', async () => {
+    for (const size of [10, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024]) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) data[i] = (i * 7) & 0xff;
+      const chunks = Array.from({ length: Math.ceil(size / 65536) }, (_, i) =>
+        data.subarray(i * 65536, (i + 1) * 65536),
+      );
+      const staged = await storage.stage(Readable.from(chunks));
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      if (size % 2) expect(staged.sha256).toBe(sha256); // asked before the bytes, or after
+      expect((await staged.bytes()).equals(data), `${size} bytes`).toBe(true);
+      expect(staged.sha256).toBe(sha256);
+      await staged.commit(`originals/s${size}`);
+      expect((await storage.get(`originals/s${size}`)).equals(data)).toBe(true);
+    }
+    expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
+  });
+
+  it('makes its temporary folder once, and again only when it was removed (no mkdir per upload)', async () => {
+    const first = await storage.stage(Readable.from([Buffer.from('one')]));
+    await first.commit('originals/a');
+    // An operator (or a test) removes the temporary folder, and the folder of the originals, while it runs.
+    rmSync(path.join(dir, '.tmp'), { recursive: true });
+    rmSync(path.join(dir, 'originals'), { recursive: true });
+    const second = await storage.stage(Readable.from([Buffer.from('two')]));
+    await second.commit('originals/b');
+    await storage.put('uploads/b/128.webp', Buffer.from('v1'));
+    rmSync(path.join(dir, '.tmp'), { recursive: true });
+    await storage.put('uploads/b/128.webp', Buffer.from('v2'));
+    await storage.put('uploads/b/512.webp', Buffer.from('v3'));
+    expect(await storage.list('originals')).toEqual(['originals/b']);
+    expect((await storage.get('uploads/b/128.webp')).toString()).toBe('v2');
+    expect(await storage.list('uploads/b')).toEqual(['uploads/b/128.webp', 'uploads/b/512.webp']);
     expect(readdirSync(path.join(dir, '.tmp'))).toEqual([]);
   });
 

@@ -3,7 +3,7 @@ import type { Producer } from '@bullpen/jobs';
 import type { StagedObject, Storage } from '@bullpen/storage';
 import { IdempotencyConflictError, IdempotencyInProgressError } from './errors.ts';
 import type { IdempotencyLease, IdempotencyStore } from './idempotency.ts';
-import type { AppRegistry, ImageFormat, VariantWidth } from './jobs.ts';
+import { type AppRegistry, type ImageFormat, imageResize, type VariantWidth } from './jobs.ts';
 import { resizeJobId, uploadKeys } from './keys.ts';
 import type { UploadRecord, UploadRecords } from './records.ts';
 
@@ -50,21 +50,23 @@ export const newUploadId = () => randomBytes(16).toString('base64url');
 
 /**
  * Accepts a staged upload: claims its Idempotency-Key (a lease renewed while this works), probes the image,
- * commits the original under a server-made key, writes the status record and enqueues `image.resize`, then
- * stores the key's answer. All or nothing: when any step
- * refuses or fails, what the earlier steps made is removed (the staged file, the original, the record, the
- * claim) and the error is rethrown.
+ * commits the original under a server-made key, writes the status record and enqueues `image.resize` (in one
+ * round trip), then stores the key's answer. All or nothing: when any step refuses or fails, what the earlier
+ * steps made is removed (the staged file, the original, the record, the job, the claim) and the error is
+ * rethrown.
  */
 export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): Promise<AcceptedUpload> {
   const { records, producer, idempotency } = deps;
   const { staged } = req;
   const key = req.idempotencyKey;
-  const fingerprint = `${staged.sha256}:${req.fingerprint ?? ''}`;
   let lease: IdempotencyLease | undefined;
   let committed: string | undefined;
+  let enqueueSent = false;
   try {
     if (key !== undefined) {
       if (!idempotency) throw new TypeError('acceptUpload: an idempotencyKey needs deps.idempotency');
+      // The bytes' hash is needed only here: a staged upload computes it when first asked (see StagedObject).
+      const fingerprint = `${staged.sha256}:${req.fingerprint ?? ''}`;
       const claim = await idempotency.claim(IDEMPOTENCY_SCOPE, key, fingerprint);
       switch (claim.kind) {
         case 'new':
@@ -108,9 +110,10 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
       createdAt: now,
       updatedAt: now,
     };
-    // The record exists before the job does, so a worker that starts at once finds it.
-    await records.create(record);
-    const job = await producer.enqueue(
+    // The record and the job in one round trip: sent back to back on one connection (one slot, so one node, on
+    // a cluster), Redis runs the HSET before the add, so a worker that takes the job at once finds the record.
+    const creating = records.create(record);
+    const enqueuing = producer.enqueue(
       'image.resize',
       {
         uploadId,
@@ -124,18 +127,33 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
       // The upload id was made above: no job can have it yet, so the enqueue is one command.
       { newKey: req.uploadId === undefined, ...(req.requestId ? { requestId: req.requestId } : {}) },
     );
-    const accepted = { uploadId, jobId: job.jobId };
+    enqueueSent = true;
+    const [created, enqueued] = await Promise.allSettled([creating, enqueuing]);
+    // The record's failure first: it is what a client retries on (REDIS_UNAVAILABLE), as before the pipelining.
+    if (created.status === 'rejected') throw created.reason;
+    if (enqueued.status === 'rejected') throw enqueued.reason;
+    const accepted = { uploadId, jobId: enqueued.value.jobId };
     await lease?.complete(accepted);
     return { ...accepted, replayed: false };
   } catch (err) {
     await staged.discard();
-    if (committed) await removeUpload(deps, committed);
+    if (committed) await removeUpload(deps, committed, enqueueSent);
     await lease?.release();
     throw err;
   }
 }
 
-/** Removes an upload's files and record; a failure is reported through the error it rethrows. */
-async function removeUpload(deps: AcceptUploadDeps, uploadId: string): Promise<void> {
-  await Promise.allSettled([deps.storage.deletePrefix(uploadKeys.dir(uploadId)), deps.records.delete(uploadId)]);
+/**
+ * Removes what an accepted upload made: its job (when the enqueue was sent: it may have landed whatever the
+ * answer), files and record. Best effort: the error that caused it is the one rethrown.
+ */
+async function removeUpload(deps: AcceptUploadDeps, uploadId: string, withJob: boolean): Promise<void> {
+  const { prefixes, keys } = uploadKeys.owned(uploadId);
+  await Promise.allSettled([
+    // BullMQ removes a job only when no worker holds its lock: one already taken finds no record or original.
+    ...(withJob ? [deps.producer.queue(imageResize.queue).remove(resizeJobId(uploadId))] : []),
+    ...prefixes.map((p) => deps.storage.deletePrefix(p)),
+    ...keys.map((k) => deps.storage.delete(k)),
+    deps.records.delete(uploadId),
+  ]);
 }

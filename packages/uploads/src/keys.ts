@@ -1,14 +1,26 @@
 import { jobIdFor } from '@bullpen/jobs';
 import { imageResize } from './jobs.ts';
 
+const dir = (uploadId: string) => `uploads/${uploadId}`;
+const original = (uploadId: string) => `originals/${uploadId}`;
+
 /** Storage keys of an upload. Made from the server-generated upload id, never from user input. */
 export const uploadKeys = {
-  /** The folder of one upload. */
-  dir: (uploadId: string) => `uploads/${uploadId}`,
-  /** The original, as received. */
-  original: (uploadId: string) => `uploads/${uploadId}/original`,
+  /** The folder of one upload's variants. */
+  dir,
+  /**
+   * The original, as received: `originals/<id>`, flat in one folder, so that storing it makes no folder per
+   * upload. Uploads stored before kept theirs in their folder (`uploads/<id>/original`); records and job
+   * payloads name the key (`originalKey`), so both resolve.
+   */
+  original,
   /** One variant, e.g. `uploads/<id>/512.webp`. Deterministic: a redelivered job writes the same key. */
   variant: (uploadId: string, variantName: string) => `uploads/${uploadId}/${variantName}`,
+  /**
+   * Everything an upload owns in storage, for deleting it: the folder of its variants (where an upload stored
+   * before the flat originals also kept its original) and its original.
+   */
+  owned: (uploadId: string) => ({ prefixes: [dir(uploadId)], keys: [original(uploadId)] }),
 };
 
 /** A variant's name: `<width>.<format>`, e.g. `512.webp`. */

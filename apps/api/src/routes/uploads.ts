@@ -139,7 +139,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadRoutesOptio
           ...(callbackUrl ? { callbackUrl } : {}),
           requestId: req.id,
           ...(idemKey !== undefined ? { idempotencyKey: idemKey, fingerprint: JSON.stringify(parsed.data) } : {}),
-          probe: async (s) => (probed = await probeImage(s.path, format, opts.maxPixels)),
+          probe: async (s) => (probed = await probeImage(s, format, opts.maxPixels)),
         });
         const { uploadId, jobId } = accepted;
         opts.annotate?.({ 'bullpen.upload_id': uploadId, 'bullpen.job.id': jobId });
