@@ -4,7 +4,7 @@ import type { StagedObject, Storage } from '@bullpen/storage';
 import { IdempotencyConflictError, IdempotencyInProgressError } from './errors.ts';
 import type { IdempotencyLease, IdempotencyStore } from './idempotency.ts';
 import { type AppRegistry, type ImageFormat, imageResize, type VariantWidth } from './jobs.ts';
-import { resizeJobId, uploadKeys } from './keys.ts';
+import { deleteUploadFiles, resizeJobId, uploadKeys } from './keys.ts';
 import type { UploadRecord, UploadRecords } from './records.ts';
 
 export interface AcceptUploadDeps {
@@ -148,12 +148,10 @@ export async function acceptUpload(deps: AcceptUploadDeps, req: UploadRequest): 
  * answer), files and record. Best effort: the error that caused it is the one rethrown.
  */
 async function removeUpload(deps: AcceptUploadDeps, uploadId: string, withJob: boolean): Promise<void> {
-  const { prefixes, keys } = uploadKeys.owned(uploadId);
   await Promise.allSettled([
     // BullMQ removes a job only when no worker holds its lock: one already taken finds no record or original.
     ...(withJob ? [deps.producer.queue(imageResize.queue).remove(resizeJobId(uploadId))] : []),
-    ...prefixes.map((p) => deps.storage.deletePrefix(p)),
-    ...keys.map((k) => deps.storage.delete(k)),
+    deleteUploadFiles(deps.storage, uploadId),
     deps.records.delete(uploadId),
   ]);
 }

@@ -1,7 +1,7 @@
 import type { CancelOutcome, JobAdmin } from '@bullpen/jobs';
 import type { Storage } from '@bullpen/storage';
 import { imageResize } from './jobs.ts';
-import { resizeJobId, uploadKeys } from './keys.ts';
+import { deleteUploadFiles, resizeJobId } from './keys.ts';
 import type { UploadRecord, UploadRecords } from './records.ts';
 
 export interface CancelUploadDeps {
@@ -39,7 +39,7 @@ export async function cancelUpload(
     queue: imageResize.queue,
     waitMs: opts.waitMs ?? 10_000,
   });
-  await deps.storage.deletePrefix(uploadKeys.dir(uploadId));
+  await deleteUploadFiles(deps.storage, uploadId);
   await deps.records.clearError(uploadId);
   const record = (await deps.records.get(uploadId)) ?? { ...existing, status: 'cancelled', variants: [] };
   return { record, job: report.outcomes[0]! };

@@ -1,4 +1,5 @@
 import { jobIdFor } from '@bullpen/jobs';
+import type { Storage } from '@bullpen/storage';
 import { imageResize } from './jobs.ts';
 
 const dir = (uploadId: string) => `uploads/${uploadId}`;
@@ -37,4 +38,10 @@ export function uploadIdOf(payload: unknown): string | undefined {
   if (typeof p.event === 'string' && p.event.startsWith('upload.') && typeof p.subjectId === 'string')
     return p.subjectId;
   return undefined;
+}
+
+/** Deletes everything an upload owns in storage (`uploadKeys.owned`): its variants' folder and its original. */
+export async function deleteUploadFiles(storage: Storage, uploadId: string): Promise<void> {
+  const { prefixes, keys } = uploadKeys.owned(uploadId);
+  await Promise.all([...prefixes.map((p) => storage.deletePrefix(p)), ...keys.map((k) => storage.delete(k))]);
 }
