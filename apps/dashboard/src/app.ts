@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { alertOptionsOf, type DashboardConfig, logFormatFor, redisTargetOf } from '@bullpen/config';
-import { clientErrorHandler, frameworkErrorHandler, logRequests } from '@bullpen/http';
+import { clientErrorHandler, frameworkErrorHandler, RequestLog } from '@bullpen/http';
 import {
   closeRedis,
   createAlerts,
@@ -74,10 +74,9 @@ export async function buildApp(config: DashboardConfig, deps: AppDeps): Promise<
     // Answers of Node's parser and of Fastify's router in the error shape (Fastify's own echo the request).
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
-    // One line per request instead (logRequests).
-    disableRequestLogging: true,
+    // One line per request (request.done) instead of Fastify's two.
+    logController: new RequestLog(),
   }) as unknown as FastifyInstance;
-  logRequests(app);
 
   const admin = createJobAdmin(registry, {
     connection,

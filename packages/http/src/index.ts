@@ -10,4 +10,4 @@ export {
   HttpError,
   type HttpErrorSpec,
 } from './errors.ts';
-export { logRequests } from './request-log.ts';
+export { RequestLog } from './request-log.ts';
