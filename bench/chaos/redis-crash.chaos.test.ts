@@ -60,7 +60,8 @@ describe('Redis SIGKILLed mid-load and restarted on the same port and data folde
       });
       await worker.waitUntilReady();
 
-      const acked: { id: string; at: number }[] = [];
+      // Each acknowledged job: its id, the payload number it was sent with, and when the answer came.
+      const acked: { id: string; n: number; at: number }[] = [];
       let refused = 0;
       let lastFailAt = 0;
       let firstAckAfterRestart = 0;
@@ -70,9 +71,10 @@ describe('Redis SIGKILLed mid-load and restarted on the same port and data folde
       const lanes = Array.from({ length: LANES }, async () => {
         while (!stop) {
           try {
-            const r = await producer.enqueue('bench.noop', { n: n++ });
+            const sent = n++;
+            const r = await producer.enqueue('bench.noop', { n: sent });
             const at = Date.now();
-            acked.push({ id: r.jobId, at });
+            acked.push({ id: r.jobId, n: sent, at });
             if (restartedAt && !firstAckAfterRestart) firstAckAfterRestart = at;
           } catch {
             refused++;
@@ -110,8 +112,14 @@ describe('Redis SIGKILLed mid-load and restarted on the same port and data folde
         }
         return false;
       })();
-      const exists = await Promise.all(acked.map((a) => admin.exists(`${prefix}:bench:${a.id}`)));
-      const lost = acked.filter((_, i) => exists[i] === 0);
+      // Lost: no job under its id, or another job's payload there. Keyless jobs take their ids from a counter
+      // that is lost with them, so jobs added after the restart reuse the ids of lost ones.
+      const stored = await Promise.all(acked.map((a) => admin.hget(`${prefix}:bench:${a.id}`, 'data')));
+      const payloadN = (data: string | null) =>
+        data ? (JSON.parse(data) as { payload: { n: number } }).payload.n : null;
+      const lostAt = acked.flatMap((a, i) => (payloadN(stored[i]!) === a.n ? [] : [i]));
+      const lost = lostAt.map((i) => acked[i]!);
+      const idsReused = lostAt.filter((i) => stored[i] !== null).length;
       const completed = await admin.zcard(`${prefix}:bench:completed`);
       const ackRatePerS = Math.round(ackedBeforeKill / (BEFORE_CRASH_MS / 1000));
       const figures = {
@@ -121,6 +129,8 @@ describe('Redis SIGKILLed mid-load and restarted on the same port and data folde
         ackRatePerS,
         refusedWhileDown: refused,
         lost: lost.length,
+        // Of the lost, how many ids now name a job added after the restart.
+        idsReused,
         lostAckedWithinMsBeforeKill: lost.length ? killedAt - Math.min(...lost.map((l) => l.at)) : 0,
         completed,
         // Written by Redis, but the answer died with the connection: the producer saw an error for them.
@@ -136,6 +146,9 @@ describe('Redis SIGKILLed mid-load and restarted on the same port and data folde
       expect(failed).toBe(0);
       expect(completed).toBeGreaterThanOrEqual(acked.length - lost.length);
       if (fsync === 'always') expect(lost.length).toBe(0);
+      // everysec: Redis answers writes it has not written yet while an fsync is slow, for 2 s at most; a killed
+      // process loses those (seen with a busy disk), never older ones.
+      else expect(figures.lostAckedWithinMsBeforeKill).toBeLessThanOrEqual(3000);
     });
   }
 });
