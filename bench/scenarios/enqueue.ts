@@ -7,13 +7,13 @@ import { callsBetween, commandCalls, redisCpuSeconds } from '../lib/redis.ts';
 import { row, type Section } from '../lib/report.ts';
 import { round } from '../lib/stats.ts';
 
-type Mode = 'one-by-one' | '50 in flight' | 'bulk of 1000';
+export type Mode = 'one-by-one' | '50 in flight' | 'bulk of 1000';
 /**
  * Bullpen keyed (answers `deduplicated`: an EXISTS beside the add), keyed with `newKey` (one command, as raw
  * BullMQ), keyless; raw BullMQ with the same job id and options (keyed, keyless), and with BullMQ's defaults.
  */
 const SIDES = ['bullpen', 'bullpen-new-key', 'bullpen-keyless', 'raw-keyed', 'raw-keyless', 'raw-defaults'] as const;
-type Side = (typeof SIDES)[number];
+export type Side = (typeof SIDES)[number];
 
 const keyedOpts = (id: string) => jobOptions(benchKeyed, { jobId: jobIdFor(benchKeyed.name, id) });
 const keylessOpts = jobOptions(benchNoop);
@@ -24,7 +24,7 @@ interface Measure {
   commandsPerJob: Record<string, number>;
 }
 
-async function measure(ctx: BenchContext, side: Side, mode: Mode, n: number): Promise<Measure> {
+export async function measureEnqueue(ctx: BenchContext, side: Side, mode: Mode, n: number): Promise<Measure> {
   const prefix = freshPrefix(`enq-${side}`);
   const conn = createRedisConnection(ctx.redis.url, 'producer');
   // Bullpen: validation, idempotency key (bench.keyed) and an active backlog cap (never reached).
@@ -91,7 +91,7 @@ export async function enqueueBench(ctx: BenchContext): Promise<Section> {
   for (const mode of Object.keys(sizes) as Mode[]) {
     const m = Object.fromEntries(SIDES.map((side) => [side, [] as Measure[]])) as Record<Side, Measure[]>;
     for (let rep = 0; rep < ctx.reps; rep++) {
-      for (const side of SIDES) m[side].push(await measure(ctx, side, mode, sizes[mode]));
+      for (const side of SIDES) m[side].push(await measureEnqueue(ctx, side, mode, sizes[mode]));
       const last = (side: Side) => m[side].at(-1)!.perS.toFixed(0);
       ctx.log(
         `enqueue ${mode} rep ${rep + 1}: keyed ${last('bullpen')}/s, new key ${last('bullpen-new-key')}/s, raw keyed ${last('raw-keyed')}/s`,

@@ -148,7 +148,7 @@ export async function memoryBench(ctx: BenchContext): Promise<Section> {
     notes: [
       'One run each (no repeats): a memory curve, not a rate. ' +
         `Worker: its own process (createWorker, concurrency 50, metrics), ${total} no-op jobs fed in bulk, RSS from ` +
-        `/proc every second (samples in the JSON). API: \`apps/api/src/main.ts\` with QUEUE_MAX_BACKLOG=100 and 200 ` +
+        `/proc every second (samples in the JSON). API: \`node apps/api/dist/main.js\` with QUEUE_MAX_BACKLOG=100 and 200 ` +
         `jobs queued, 50 connections posting a ${Math.round(a.uploadBytesPerRequest / 1024)} KB JPEG for ${a.seconds} s; ` +
         `answers: ${JSON.stringify(a.statuses)}.`,
     ],

@@ -95,7 +95,7 @@ export async function scalingBench(ctx: BenchContext): Promise<Section> {
     rows,
     extra,
     notes: [
-      `${count} uploads of a 1600×1200 JPEG, 6 variants each; each process is \`apps/worker/src/main.ts\` with ` +
+      `${count} uploads of a 1600×1200 JPEG, 6 variants each; each process is \`node apps/worker/dist/main.js\` with ` +
         'the settings shown; timed from the bulk enqueue to the last completed job. The ratio is 2 processes / 1 process.',
     ],
   };

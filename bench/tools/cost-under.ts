@@ -1,6 +1,10 @@
 // Where the time under one function goes: inclusive time of each frame called (directly or not) under it,
 // by function and package. Usage: tsx bench/tools/cost-under.ts <file.cpuprofile> <functionName> [urlPart]
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Frames of the repo's own files are shown by their path in it. */
+const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
 interface Node {
   id: number;
@@ -25,7 +29,7 @@ const short = (u: string) =>
   u
     .replace(/^file:\/\//, '')
     .replace(/.*node_modules\/\.pnpm\/([^@/]+)@[^/]+\/node_modules\/.*/, '$1')
-    .replace(/.*\/work\/main\//, '');
+    .replace(`${REPO_ROOT}/`, '');
 const roots = prof.nodes.filter((n) => n.callFrame.functionName === fn && n.callFrame.url.includes(urlPart));
 const rootTotal = roots.reduce((a, r) => a + inclusive(r.id), 0);
 const out = new Map<string, number>();

@@ -1,5 +1,9 @@
 // Self time of a .cpuprofile by function and by file:line, the framework's own files first.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Frames of the repo's own files are shown by their path in it. */
+const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
 interface Node {
   id: number;
@@ -30,7 +34,7 @@ const short = (url: string) =>
   url
     .replace(/^file:\/\//, '')
     .replace(/.*node_modules\/\.pnpm\/([^/]+)\/node_modules\//, '$1:')
-    .replace(/.*\/work\/main\//, '');
+    .replace(`${REPO_ROOT}/`, '');
 const group = (key: (n: Node) => string, map: Map<number, number>) => {
   const out = new Map<string, number>();
   for (const n of prof.nodes) {
