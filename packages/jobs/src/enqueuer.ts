@@ -127,9 +127,12 @@ export class Enqueuer {
     return prepared;
   }
 
-  /** Adds one prepared job (see `inflightKeys` for a key enqueued twice at once). */
+  /**
+   * Adds one prepared job (see `inflightKeys` for a key enqueued twice at once). Keyless work and a key claimed
+   * `newKey` ask nothing about duplicates, so they skip that bookkeeping.
+   */
   add(p: PreparedJob): Promise<EnqueueResult> {
-    if (p.jobId === undefined) return this.addOne(p);
+    if (!p.checkExisting) return this.addOne(p);
     const k = this.jobKey(p);
     const first = this.inflightKeys.get(k);
     if (first) {
@@ -220,8 +223,9 @@ export class Enqueuer {
       // Sent before the add on the same connection, so it travels in the same round trip: it says whether
       // the id (or the deduplication window) existed before this add (then BullMQ keeps the first job).
       const presence = this.presenceKey(p);
-      const existed = presence !== undefined ? client.exists(presence) : 0;
-      const [was, job] = await Promise.all([existed, p.queue.add(p.def.name, p.data, p.opts)]);
+      const existed = presence !== undefined ? client.exists(presence) : undefined;
+      const adding = p.queue.add(p.def.name, p.data, p.opts);
+      const [was, job] = existed ? await Promise.all([existed, adding]) : [0, await adding];
       const deduplicated = was === 1;
       const series = this.seriesOf(p.def);
       if (deduplicated) {
