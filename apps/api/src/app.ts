@@ -75,7 +75,7 @@ export async function buildApp(config: ApiConfig, deps: ApiDeps = {}): Promise<F
   const redis = deps.redis ?? createRedisConnection(redisTargetOf(config), 'producer');
   const ownsRedis = !deps.redis;
   redis.on('error', (err: Error) => app.log.warn({ err }, 'redis.error'));
-  const storage = deps.storage ?? createStorage(config);
+  const storage = deps.storage ?? (await createStorage(config));
   const metrics = deps.metrics ?? createMetrics();
   if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
   const producer = createProducer(registry, {

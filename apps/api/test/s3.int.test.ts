@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { S3Storage } from '@bullpen/storage';
+import { S3Storage } from '@bullpen/storage/s3';
 import { freePort, type S3ServerHandle, startS3Server, useRedisTest, waitFor } from '@bullpen/test-utils';
 import { uploadKeys } from '@bullpen/uploads';
 import type { FastifyInstance } from 'fastify';

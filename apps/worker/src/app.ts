@@ -77,7 +77,7 @@ export async function buildWorker(config: WorkerConfig, deps: WorkerDeps = {}): 
   const producerConnection = deps.producerConnection ?? createRedisConnection(redisTargetOf(config), 'producer');
   for (const c of [workerConnection, producerConnection])
     c.on('error', (err: Error) => logger.warn({ err }, 'redis.error'));
-  const storage = deps.storage ?? createStorage(config);
+  const storage = deps.storage ?? (await createStorage(config));
   const metrics = deps.metrics ?? createMetrics();
   if (!deps.metrics) collectDefaultMetrics({ register: metrics.register });
   const records = new UploadRecords(producerConnection, config.BULLPEN_PREFIX);

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createStorage, LocalStorage, parseStorageUrl, S3Storage } from '../src/index.ts';
+import { createStorage, LocalStorage, parseStorageUrl } from '../src/index.ts';
+import { S3Storage } from '../src/s3-storage.ts';
 
 describe('storage from the config', () => {
   let dir: string;
@@ -39,15 +40,15 @@ describe('storage from the config', () => {
     }
   });
 
-  it('makes a LocalStorage for STORAGE_DIR or a file URL, and an S3Storage staging under STORAGE_DIR for s3', () => {
-    const plain = createStorage({ STORAGE_DIR: dir });
+  it('makes a LocalStorage for STORAGE_DIR or a file URL, and an S3Storage staging under STORAGE_DIR for s3', async () => {
+    const plain = await createStorage({ STORAGE_DIR: dir });
     expect(plain).toBeInstanceOf(LocalStorage);
     expect((plain as LocalStorage).root).toBe(dir);
     const other = path.join(dir, 'elsewhere');
-    const byUrl = createStorage({ STORAGE_DIR: dir, STORAGE_URL: `file://${other}` });
+    const byUrl = await createStorage({ STORAGE_DIR: dir, STORAGE_URL: `file://${other}` });
     expect((byUrl as LocalStorage).root).toBe(other);
 
-    const s3 = createStorage({
+    const s3 = await createStorage({
       STORAGE_DIR: dir,
       STORAGE_URL: 's3://bullpen-uploads/prod',
       STORAGE_S3_FORCE_PATH_STYLE: true,
@@ -55,6 +56,8 @@ describe('storage from the config', () => {
     expect(s3).toBeInstanceOf(S3Storage);
     expect(s3).toMatchObject({ bucket: 'bullpen-uploads', prefix: 'prod' });
     (s3 as S3Storage).close();
-    expect(() => createStorage({ STORAGE_DIR: dir, STORAGE_URL: 's3://Not_A_Bucket/x' })).toThrow(/bucket name/);
+    await expect(createStorage({ STORAGE_DIR: dir, STORAGE_URL: 's3://Not_A_Bucket/x' })).rejects.toThrow(
+      /bucket name/,
+    );
   });
 });

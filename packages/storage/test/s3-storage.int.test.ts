@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { freePort, type S3ServerHandle, startS3Server } from '@bullpen/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createStorage, LocalStorage, S3Storage, type S3StorageOptions } from '../src/index.ts';
+import { createStorage, LocalStorage } from '../src/index.ts';
+import { S3Storage, type S3StorageOptions } from '../src/s3-storage.ts';
 import { type Backend, storageContract, tempFiles } from './contract.ts';
 
 let s3: S3ServerHandle;
@@ -105,7 +106,7 @@ describe('S3Storage', () => {
   it('keeps objects under the prefix of STORAGE_URL, reading endpoint, region and credentials from the AWS variables', async () => {
     for (const [k, v] of Object.entries(s3.awsEnv)) vi.stubEnv(k, v);
     try {
-      const storage = createStorage({
+      const storage = await createStorage({
         STORAGE_DIR: dir,
         STORAGE_URL: 's3://bullpen-test/from-url/env',
         STORAGE_S3_FORCE_PATH_STYLE: true,
