@@ -110,4 +110,30 @@ describe('the dashboard when Redis cannot serve', () => {
     expect503(await open.inject({ url: '/board/api/queues' }), 'bull board');
     expect503(await open.inject({ url: '/api/dead-letters' }), 'api, auth off');
   });
+
+  it('answers 503 REDIS_UNAVAILABLE within its command timeout while Redis hangs, and serves again once it answers', async () => {
+    const { server } = await ownRedis();
+    const app = await t.app({ REDIS_URL: server.url });
+    const { cookie } = await login(app, 'op');
+    // The process stops answering but keeps its connections open: no error, no close, only silence.
+    process.kill(server.pid, 'SIGSTOP');
+    const resume = () => {
+      try {
+        process.kill(server.pid, 'SIGCONT');
+      } catch {} // stopped for good already
+    };
+    t.defer(async () => resume());
+    try {
+      expect503(await app.inject({ url: '/api/audit', headers: { cookie } }), 'api while hung');
+      expect((await app.inject('/healthz')).statusCode).toBe(503);
+    } finally {
+      resume();
+    }
+    await expect
+      .poll(async () => (await app.inject({ url: '/api/audit', headers: { cookie } })).statusCode, {
+        timeout: 30_000,
+        interval: 200,
+      })
+      .toBe(200);
+  }, 60_000);
 });

@@ -6,7 +6,8 @@ export type RedisClient = Redis | Cluster;
  * What the connection is for:
  * - `worker`: blocking commands; retries forever (`maxRetriesPerRequest: null`, BullMQ requires it).
  * - `producer`: a request path; fails fast so the caller can answer 503 instead of hanging.
- * - `admin`: dashboards, checks and scripts; a few retries.
+ * - `admin`: dashboards, checks and scripts; a few retries, and a command Redis does not answer in 5 s fails
+ *   (a hung Redis makes a page answer 503 instead of hanging it).
  */
 export type ConnectionRole = 'worker' | 'producer' | 'admin';
 
@@ -25,7 +26,7 @@ function roleOptions(role: ConnectionRole): RedisOptions {
     case 'producer':
       return { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 5000, commandTimeout: 10_000 };
     case 'admin':
-      return { maxRetriesPerRequest: 3, enableOfflineQueue: true, connectTimeout: 5000 };
+      return { maxRetriesPerRequest: 3, enableOfflineQueue: true, connectTimeout: 5000, commandTimeout: 5000 };
     default: {
       const never: never = role;
       throw new Error(`unknown role ${String(never)}`);
