@@ -2,21 +2,8 @@ import { PermanentJobError } from '@bullpen/jobs';
 import { waitFor } from '@bullpen/test-utils';
 import { registry } from '@bullpen/uploads';
 import { Queue } from 'bullmq';
-import type { FastifyInstance } from 'fastify';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  count,
-  launchChromium,
-  openPerson,
-  type Person,
-  recordRequests,
-  type Served,
-  screenshot,
-  submitLogin,
-  visible,
-  WAIT_MS,
-} from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import { count, type Person, type Served, screenshot, submitLogin, useBrowser, visible, WAIT_MS } from './browser.ts';
 import { imagePayload, PASSWORDS, useDashboardTest, useUsers } from './helpers.ts';
 
 /** Per test: loaded 2-core machines are slow, and one flow spans many pages. */
@@ -25,40 +12,7 @@ const TEST_MS = 240_000;
 describe('dashboard in a real browser', () => {
   useUsers();
   const t = useDashboardTest();
-  let browser: Browser | undefined;
-  let launchError: unknown;
-
-  // Each test fails on its own when Chromium is missing (a failed hook would only mark them skipped).
-  beforeAll(async () => {
-    browser = await launchChromium().catch((err) => {
-      launchError = err;
-      return undefined;
-    });
-  }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  async function serve(): Promise<{ app: FastifyInstance; base: string; served: Served[] }> {
-    if (!browser) throw launchError;
-    const app = await t.app();
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as { port: number };
-    return { app, base: `http://127.0.0.1:${port}`, served: recordRequests(app.server) };
-  }
-
-  /** A fresh browser for one test; its console errors, page errors and CSP violations fail the test. */
-  async function person(base: string, use: (p: Person) => Promise<void>) {
-    const p = await openPerson(browser!, base);
-    let failed = true;
-    try {
-      await use(p);
-      failed = false;
-    } finally {
-      if (failed) await screenshot(p.page, `failed-${Date.now()}`).catch(() => {});
-      await (failed ? p.context.close() : p.close());
-    }
-  }
+  const { serve, person } = useBrowser(t, 'dashboard');
 
   /**
    * image.resize in two steps: the first always finishes, the second fails for good while `state.failing` is set.

@@ -1,8 +1,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { useDashboardTest } from './helpers.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOTS = path.join(import.meta.dirname, '..', 'test-results', 'screenshots');
@@ -159,4 +161,46 @@ export function recordRequests(server: Server): Served[] {
     });
   });
   return seen;
+}
+
+/**
+ * Chromium for one describe block, launched once, and what its tests open on it: the dashboard on a loopback port
+ * (with the requests it served), and a fresh person per test whose console errors, page errors and CSP violations
+ * fail the test (a failure leaves a screenshot named after `label`). Each test fails on its own when Chromium is
+ * missing: a failed hook would only mark them skipped.
+ */
+export function useBrowser(t: ReturnType<typeof useDashboardTest>, label: string) {
+  let browser: Browser | undefined;
+  let launchError: unknown;
+  beforeAll(async () => {
+    browser = await launchChromium().catch((err) => {
+      launchError = err;
+      return undefined;
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  return {
+    async serve(): Promise<{ app: FastifyInstance; base: string; served: Served[] }> {
+      if (!browser) throw launchError;
+      const app = await t.app();
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as { port: number };
+      return { app, base: `http://127.0.0.1:${port}`, served: recordRequests(app.server) };
+    },
+
+    async person(base: string, use: (p: Person) => Promise<void>): Promise<void> {
+      const p = await openPerson(browser!, base);
+      let failed = true;
+      try {
+        await use(p);
+        failed = false;
+      } finally {
+        if (failed) await screenshot(p.page, `${label}-failed-${Date.now()}`).catch(() => {});
+        await (failed ? p.context.close() : p.close());
+      }
+    },
+  };
 }

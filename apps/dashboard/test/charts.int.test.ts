@@ -2,11 +2,9 @@ import { Writable } from 'node:stream';
 import { createWorker, PermanentJobError } from '@bullpen/jobs';
 import { waitFor } from '@bullpen/test-utils';
 import { registry } from '@bullpen/uploads';
-import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, openPerson, type Person, screenshot, submitLogin, visible, WAIT_MS } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import { screenshot, submitLogin, useBrowser, visible, WAIT_MS } from './browser.ts';
 import { imagePayload, PASSWORDS, useDashboardTest, useUsers } from './helpers.ts';
 
 const TEST_MS = 240_000;
@@ -14,38 +12,7 @@ const TEST_MS = 240_000;
 describe('charts in a real browser', () => {
   useUsers();
   const t = useDashboardTest();
-  let browser: Browser | undefined;
-  let launchError: unknown;
-
-  beforeAll(async () => {
-    browser = await launchChromium().catch((err) => {
-      launchError = err;
-      return undefined;
-    });
-  }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  async function serve(): Promise<{ app: FastifyInstance; base: string }> {
-    if (!browser) throw launchError;
-    const app = await t.app();
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as { port: number };
-    return { app, base: `http://127.0.0.1:${port}` };
-  }
-
-  async function person(base: string, use: (p: Person) => Promise<void>) {
-    const p = await openPerson(browser!, base);
-    let failed = true;
-    try {
-      await use(p);
-      failed = false;
-    } finally {
-      if (failed) await screenshot(p.page, `charts-failed-${Date.now()}`).catch(() => {});
-      await (failed ? p.context.close() : p.close());
-    }
-  }
+  const { serve, person } = useBrowser(t, 'charts');
 
   /**
    * Jobs that ran under a worker collecting BullMQ's metrics and writing job logs (as apps/worker does): 4 done,
