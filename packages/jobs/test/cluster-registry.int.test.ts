@@ -1,18 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { type RedisClusterHandle, startRedisCluster, waitFor } from '@bullpen/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@bullpen/test-utils';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
-  closeRedis,
   createJobAdmin,
   createProducer,
-  createRedisConnection,
   createWorker,
   defineJob,
   defineRegistry,
   defineSchedule,
-  type RedisClient,
 } from '../src/index.ts';
+import { useRedisCluster } from './helpers.ts';
 
 const call = defineJob({
   name: 'host.call',
@@ -31,23 +28,7 @@ const tick = defineSchedule({
 const registry = defineRegistry([call], { schedules: [tick] });
 
 describe('schedules, per-key concurrency and cancellation on a real Redis Cluster', () => {
-  let cluster: RedisClusterHandle;
-  const prefix = `{bp-${randomBytes(4).toString('hex')}}`;
-  const conns: RedisClient[] = [];
-  const connect = (role: 'worker' | 'producer' | 'admin') => {
-    const c = createRedisConnection({ url: cluster.url, clusterNodes: cluster.nodes }, role);
-    conns.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const c of conns.splice(0)) await closeRedis(c);
-    await cluster?.stop();
-  });
+  const { prefix, connect } = useRedisCluster();
 
   it('keeps one scheduler, caps a key across two workers, and cancels a running job through pub/sub', async () => {
     const running = new Map<string, number>();

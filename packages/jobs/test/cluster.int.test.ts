@@ -1,20 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { type RedisClusterHandle, startRedisCluster, waitFor } from '@bullpen/test-utils';
+import { waitFor } from '@bullpen/test-utils';
 import { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   checkRedis,
-  closeRedis,
   createJobAdmin,
   createProducer,
-  createRedisConnection,
   createWorker,
   defineEvent,
   defineJob,
   defineRegistry,
-  type RedisClient,
 } from '../src/index.ts';
+import { useRedisCluster } from './helpers.ts';
 
 // Two queues, so that the test also shows every queue of a deployment living in the one slot of its hash tag.
 const echo = defineJob({
@@ -45,24 +42,7 @@ const announced = defineEvent({
 const registry = defineRegistry([echo, fragile], [announced]);
 
 describe('on a real Redis Cluster (3 masters)', () => {
-  let cluster: RedisClusterHandle;
-  // A hash tag, as REDIS_CLUSTER_NODES requires: every key of the deployment in one slot.
-  const prefix = `{bp-${randomBytes(4).toString('hex')}}`;
-  const conns: RedisClient[] = [];
-  const connect = (role: 'worker' | 'producer' | 'admin') => {
-    const c = createRedisConnection({ url: cluster.url, clusterNodes: cluster.nodes }, role);
-    conns.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const c of conns.splice(0)) await closeRedis(c);
-    await cluster?.stop();
-  });
+  const { prefix, connect } = useRedisCluster();
 
   it('passes the start-up check on every master', async () => {
     const admin = connect('admin');
@@ -77,7 +57,8 @@ describe('on a real Redis Cluster (3 masters)', () => {
     let failFragile = true;
     const processed: string[] = [];
     const producer = createProducer(registry, { connection: connect('producer'), prefix });
-    const admin = createJobAdmin(registry, { connection: connect('admin'), prefix });
+    const adminConn = connect('admin');
+    const admin = createJobAdmin(registry, { connection: adminConn, prefix });
     const worker = createWorker(
       registry,
       {
@@ -183,7 +164,7 @@ describe('on a real Redis Cluster (3 masters)', () => {
 
       // Every Bullpen key of this deployment is on one master: one slot, as the hash tag promises.
       const byNode = await Promise.all(
-        (conns[0] as Cluster).nodes('master').map(async (n) => (await n.keys(`${prefix}*`)).length),
+        (adminConn as Cluster).nodes('master').map(async (n) => (await n.keys(`${prefix}*`)).length),
       );
       expect(byNode.filter((n) => n > 0)).toHaveLength(1);
       console.info(`cluster flow: ${Date.now() - started} ms; keys per master ${JSON.stringify(byNode)}`);

@@ -1,5 +1,6 @@
-import { useRedisTest } from '@bullpen/test-utils';
-import { afterEach } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { type RedisClusterHandle, startRedisCluster, useRedisTest } from '@bullpen/test-utils';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { closeRedis, createRedisConnection, type RedisClient } from '../src/index.ts';
 
 /**
@@ -28,6 +29,31 @@ export function useJobsTest() {
     /** Runs `fn` after the test, before connections close (for workers, producers...). */
     defer(fn: () => Promise<unknown>) {
       closers.push(fn);
+    },
+  };
+}
+
+/**
+ * Per describe block: a real 3-master Redis Cluster, a prefix with a hash tag (as REDIS_CLUSTER_NODES requires:
+ * every key of the deployment in one slot), and connections opened through `connect`, all closed afterwards.
+ */
+export function useRedisCluster() {
+  let cluster: RedisClusterHandle;
+  const prefix = `{bp-${randomBytes(4).toString('hex')}}`;
+  const conns: RedisClient[] = [];
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of conns.splice(0)) await closeRedis(c);
+    await cluster?.stop();
+  });
+  return {
+    prefix,
+    connect(role: 'worker' | 'producer' | 'admin'): RedisClient {
+      const c = createRedisConnection({ url: cluster.url, clusterNodes: cluster.nodes }, role);
+      conns.push(c);
+      return c;
     },
   };
 }
